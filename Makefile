@@ -1,0 +1,48 @@
+# waikan — every target installs what it needs itself (fresh machine: Python 3.11 + make).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SHELL := /bin/bash
+
+.PHONY: demo test test-slow eval bench lint install clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python venv module missing: installing python3-venv"; \
+	  rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; \
+	  $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/waikan demo
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests eval bench
+	$(BIN)/mypy
+
+test: $(VENV)/.installed-test lint
+	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+test-slow: $(VENV)/.installed-test
+	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider -m slow; rc=$$?; \
+	  [ $$rc -eq 5 ] && rc=0; echo "make test-slow: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+eval: $(VENV)/.installed-test
+	$(BIN)/python eval/run.py
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,3 @@
+from waikan.cli import main
+
+main()

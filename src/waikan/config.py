@@ -1,0 +1,315 @@
+"""Typed settings: ``waikan.toml`` < ``WAIKAN_<TABLE>_<KEY>`` environment < flags.
+
+Every setting is one row of :data:`SETTINGS` (name, type, default, help), so
+loading, validation, the example config and the docs all come from one table.
+A bad value is a :class:`~waikan.errors.ConfigError` naming the key.
+
+Secrets are never literal in the file: a secret setting is read from its
+``WAIKAN_*`` variable, or from ``{"$env" = "VAR"}`` / ``{"$file" = "PATH"}``
+references in ``waikan.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from waikan.errors import ConfigError
+
+CONFIG_FILE = "waikan.toml"
+HOME_ENV = "WAIKAN_HOME"
+DEFAULT_HOME = "waikan-data"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    return float(value)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    table: str
+    key: str
+    kind: str  # "str" | "int" | "float" | "bool"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+    minimum: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"WAIKAN_{self.table}_{self.key}".upper()
+
+    def coerce(self, value: Any) -> Any:
+        convert = {"str": _str, "int": _int, "float": _float, "bool": _bool}[self.kind]
+        try:
+            result = convert(value)
+        except (TypeError, ValueError) as exc:
+            msg = str(exc) if str(exc).startswith("expected") else f"expected {self.kind}"
+            raise ConfigError(f"invalid value for {self.name}: {value!r} ({msg})") from None
+        if self.choices and result not in self.choices:
+            raise ConfigError(
+                f"invalid value for {self.name}: {value!r} (one of {', '.join(self.choices)})"
+            )
+        if self.minimum is not None and result < self.minimum:
+            raise ConfigError(f"invalid value for {self.name}: {value!r} (minimum {self.minimum:g})")
+        return result
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("channel", "name", "str", "外刊", "Channel name, the first line of every post."),
+    Setting(
+        "channel", "variant", "str", "zh-Hans", "Script of the summaries.",
+        choices=("zh-Hans", "zh-Hant-TW", "zh-Hant-HK"),
+    ),
+    Setting("channel", "timezone", "str", "UTC", "Time zone for digests and quiet hours."),
+    Setting(
+        "channel", "reading_wpm", "int", 265,
+        "Reading speed for the meta line's minutes (Medium's 265).", minimum=1,
+    ),
+    Setting(
+        "llm", "backend", "str", "auto",
+        "Summary backend: auto (openai when base_url is set, else extractive), openai, extractive.",
+    ),
+    Setting(
+        "llm", "base_url", "str", "",
+        "OpenAI-compatible endpoint ending in /v1; requests go to {base_url}/chat/completions.",
+    ),
+    Setting("llm", "model", "str", "", "Model name sent to the endpoint."),
+    Setting("llm", "api_key", "str", "", "API key (secret: WAIKAN_LLM_API_KEY).", secret=True),
+    Setting("llm", "temperature", "float", 0.3, "Sampling temperature.", minimum=0),
+    Setting("llm", "max_tokens", "int", 1200, "Maximum tokens of one answer.", minimum=1),
+    Setting("llm", "timeout", "float", 120.0, "Seconds to wait for one answer.", minimum=0.1),
+    Setting("llm", "max_retries", "int", 2, "Retries on 429, 5xx and timeouts.", minimum=0),
+    Setting(
+        "summarize", "prompt_file", "str", "",
+        "Prompt file overriding the built-in prompt (relative to the workspace).",
+    ),
+    Setting(
+        "summarize", "excerpt_sentences", "int", 5,
+        "Sentences the extractive backend keeps.", minimum=1,
+    ),
+    Setting(
+        "extract", "min_words", "int", 120,
+        "Bodies shorter than this are rejected as too_short.", minimum=0,
+    ),
+    Setting(
+        "fetch", "allow_private_networks", "bool", False,
+        "Allow fetching loopback and private addresses (tests, intranets).",
+    ),
+    Setting("fetch", "timeout", "float", 30.0, "Seconds for one HTTP request.", minimum=0.1),
+    Setting(
+        "fetch", "max_bytes", "int", 5 * 1024 * 1024,
+        "Largest page accepted, enforced while streaming and for local files.", minimum=1024,
+    ),
+    Setting(
+        "fetch", "user_agent", "str",
+        "waikan/0.1 (+https://github.com/waikan/waikan; news digest bot)",
+        "User-Agent sent with every request.",
+    ),
+    Setting("fetch", "max_redirects", "int", 5, "Redirect hops followed.", minimum=0),
+    Setting("site", "base_url", "str", "", "Absolute URL the site is served from."),
+    Setting(
+        "store", "url", "str", "",
+        "SQLAlchemy URL of the store; default: SQLite file waikan.db in the workspace.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+TABLES = tuple(dict.fromkeys(s.table for s in SETTINGS))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings plus where each came from (``file``, ``env``, ``flag``, ``default``)."""
+
+    home: Path
+    values: Mapping[str, Any]
+    origins: Mapping[str, str]
+
+    def get(self, name: str) -> Any:
+        return self.values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def store_url(self) -> str:
+        url = str(self.values["store.url"])
+        return url or f"sqlite:///{self.home / 'waikan.db'}"
+
+    def redacted(self) -> dict[str, Any]:
+        """Values safe to print: secrets shown only as set / unset."""
+        return {
+            n: (("(set)" if v else "(unset)") if _BY_NAME[n].secret else v)
+            for n, v in self.values.items()
+        }
+
+
+def _resolve_secret(setting: Setting, raw: Any, base: Path) -> str:
+    if isinstance(raw, dict):
+        if set(raw) == {"$env"}:
+            return os.environ.get(str(raw["$env"]), "")
+        if set(raw) == {"$file"}:
+            path = base / str(raw["$file"])
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read secret file for {setting.name}: {exc.strerror}"
+                ) from None
+    if raw in ("", None):
+        return ""
+    raise ConfigError(
+        f"{setting.name} is a secret: set {setting.env} or use {{\"$env\" = \"VAR\"}}, "
+        "never a literal value in the file"
+    )
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def resolve_home(home: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    chosen = home or env.get(HOME_ENV) or DEFAULT_HOME
+    return Path(chosen).expanduser().absolute()
+
+
+def load(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load settings for workspace ``home``: file, then environment, then ``overrides``."""
+    env = os.environ if env is None else env
+    root = resolve_home(home, env)
+    data = _read_file(root / CONFIG_FILE)
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    origins: dict[str, str] = {s.name: "default" for s in SETTINGS}
+
+    for table, body in data.items():
+        if table == "publish":
+            continue  # destinations are validated by their channel plug-ins
+        if table not in TABLES or not isinstance(body, dict):
+            raise ConfigError(f"{CONFIG_FILE}: unknown table [{table}]")
+        for key, raw in body.items():
+            setting = _BY_NAME.get(f"{table}.{key}")
+            if setting is None:
+                raise ConfigError(f"{CONFIG_FILE}: unknown setting {table}.{key}")
+            if setting.secret:
+                values[setting.name] = _resolve_secret(setting, raw, root)
+            else:
+                values[setting.name] = setting.coerce(raw)
+            origins[setting.name] = "file"
+
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = setting.coerce(env[setting.env])
+            origins[setting.name] = "env"
+
+    for name, raw in (overrides or {}).items():
+        setting = _BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"unknown setting {name}")
+        values[setting.name] = setting.coerce(raw)
+        origins[setting.name] = "flag"
+
+    _check(values)
+    return Config(home=root, values=values, origins=origins)
+
+
+def _check(values: Mapping[str, Any]) -> None:
+    base_url = str(values["llm.base_url"])
+    if base_url:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"invalid value for llm.base_url: {base_url!r} (an http(s) URL)")
+    store = str(values["store.url"])
+    if store and "://" not in store:
+        raise ConfigError(f"invalid value for store.url: {store!r} (an SQLAlchemy URL)")
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """``table.key=value`` from ``--set``."""
+    name, sep, value = text.partition("=")
+    if not sep or name.strip() not in _BY_NAME:
+        raise ConfigError(f"--set expects TABLE.KEY=VALUE with a known key, got {text!r}")
+    return name.strip(), value
+
+
+def example_toml() -> str:
+    """The commented ``waikan.toml`` that ``waikan init`` writes."""
+    lines = [
+        "# waikan configuration. Precedence: this file < WAIKAN_<TABLE>_<KEY> env < flags.",
+        "# Secrets are never written here: use the environment variable named in the comment,",
+        '# or a reference such as api_key = { "$env" = "DEEPSEEK_API_KEY" }.',
+        "",
+    ]
+    for table in TABLES:
+        lines.append(f"[{table}]")
+        for s in (s for s in SETTINGS if s.table == table):
+            lines.append(f"# {s.help}  (env: {s.env})")
+            if s.secret:
+                lines.append(f'# {s.key} = {{ "$env" = "{s.env}" }}')
+                continue
+            lines.append(f"# {s.key} = {_toml_value(s.default)}")
+        lines.append("")
+    lines += [
+        "# Destinations come later, e.g.:",
+        "# [publish.site]",
+        '# type = "site"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

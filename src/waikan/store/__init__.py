@@ -1,0 +1,306 @@
+"""The store: one place for everything that must survive (SQLite or PostgreSQL).
+
+Repository functions take and return plain records; every status transition
+is its own committed transaction, so a crash never leaves half a row behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from waikan.errors import StoreError
+from waikan.models import Extracted, Status, Summary
+from waikan.store import schema
+from waikan.store.migrations import migrate
+
+__all__ = ["ArticleRecord", "Store", "SummaryRecord", "open_store"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    id: int
+    url: str
+    source_name: str | None
+    status: str
+    reason: str | None
+    title: str | None
+    published: str | None
+    modified: str | None
+    caption: str | None
+    image_url: str | None
+    paragraphs: tuple[str, ...]
+    language: str | None
+    word_count: int
+    body_sha256: str | None
+    raw_id: int | None
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True)
+class SummaryRecord:
+    id: int
+    article_id: int
+    backend: str
+    model: str | None
+    prompt_version: str | None
+    paragraphs: tuple[str, ...]
+    title_zh: str | None
+    is_excerpt: bool
+    tokens_in: int
+    tokens_out: int
+
+
+def _article(row: Any) -> ArticleRecord:
+    m = row._mapping
+    return ArticleRecord(
+        id=m["id"], url=m["url"], source_name=m["source_name"], status=m["status"],
+        reason=m["reason"], title=m["title"], published=m["published"],
+        modified=m["modified"], caption=m["caption"], image_url=m["image_url"],
+        paragraphs=tuple(m["paragraphs"] or ()), language=m["language"],
+        word_count=m["word_count"], body_sha256=m["body_sha256"], raw_id=m["raw_id"],
+        duplicate_of=m["duplicate_of"],
+    )
+
+
+def _summary(row: Any) -> SummaryRecord:
+    m = row._mapping
+    return SummaryRecord(
+        id=m["id"], article_id=m["article_id"], backend=m["backend"], model=m["model"],
+        prompt_version=m["prompt_version"], paragraphs=tuple(m["paragraphs"]),
+        title_zh=m["title_zh"], is_excerpt=bool(m["is_excerpt"]),
+        tokens_in=m["tokens_in"], tokens_out=m["tokens_out"],
+    )
+
+
+def body_sha256(paragraphs: Sequence[str]) -> str:
+    """Hash of the normalized body: whitespace and case folded, so re-serving is exact-dup."""
+    text = " ".join(" ".join(paragraphs).split()).casefold()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Store:
+    """Repository over one database. Create with :func:`open_store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _tx(self) -> Any:
+        return self.engine.begin()
+
+    # -- raw responses ---------------------------------------------------
+    def save_raw(
+        self, url: str, content: bytes, *, status_code: int | None = None,
+        headers: dict[str, str] | None = None, conn: Connection | None = None,
+    ) -> int:
+        """Archive a response body (zlib); the same bytes are stored once."""
+        digest = hashlib.sha256(content).hexdigest()
+        with self._maybe_tx(conn) as c:
+            found = c.scalar(select(schema.raw_responses.c.id).where(
+                schema.raw_responses.c.sha256 == digest))
+            if found is not None:
+                return int(found)
+            return int(c.execute(insert(schema.raw_responses).values(
+                url=url, sha256=digest, status_code=status_code, headers=headers or {},
+                encoding="zlib", content=zlib.compress(content, 6), size=len(content),
+                fetched_at=_now(),
+            )).inserted_primary_key[0])
+
+    def raw_content(self, raw_id: int) -> bytes:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.raw_responses.c.content).where(
+                schema.raw_responses.c.id == raw_id)).first()
+        if row is None:
+            raise StoreError(f"raw response {raw_id} not found")
+        return zlib.decompress(row[0])
+
+    def raw_by_sha256(self, digest: str) -> int | None:
+        with self.engine.connect() as c:
+            found = c.scalar(select(schema.raw_responses.c.id).where(
+                schema.raw_responses.c.sha256 == digest))
+        return None if found is None else int(found)
+
+    # -- articles --------------------------------------------------------
+    def article_by_url(self, url: str) -> ArticleRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.articles).where(schema.articles.c.url == url)).first()
+        return None if row is None else _article(row)
+
+    def article_by_raw(self, raw_id: int) -> ArticleRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.articles).where(
+                schema.articles.c.raw_id == raw_id).order_by(schema.articles.c.id)).first()
+        return None if row is None else _article(row)
+
+    def add_article(
+        self, url: str, extracted: Extracted, *, raw: bytes, http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ArticleRecord:
+        """Store the raw page and its extraction in one transaction (all or nothing)."""
+        status = Status.REJECTED if extracted.reject_reason else Status.EXTRACTED
+        now = _now()
+        with self._tx() as c:
+            raw_id = self.save_raw(url, raw, status_code=http_status, headers=headers, conn=c)
+            new_id = c.execute(insert(schema.articles).values(
+                url=url, source_name=extracted.source, status=status.value,
+                reason=extracted.reject_reason, title=extracted.title,
+                published=extracted.published, modified=extracted.modified,
+                authors=list(extracted.authors), caption=extracted.caption,
+                image_url=extracted.image_url, paragraphs=list(extracted.paragraphs),
+                language=extracted.language, word_count=extracted.word_count,
+                body_sha256=body_sha256(extracted.paragraphs) if extracted.paragraphs else None,
+                raw_id=raw_id, created_at=now, updated_at=now,
+            )).inserted_primary_key[0]
+        found = self.article(int(new_id))
+        assert found is not None
+        return found
+
+    def article(self, article_id: int) -> ArticleRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.articles).where(
+                schema.articles.c.id == article_id)).first()
+        return None if row is None else _article(row)
+
+    def articles(
+        self, *, status: str | None = None, ids: Sequence[int] | None = None,
+    ) -> list[ArticleRecord]:
+        q = select(schema.articles).order_by(schema.articles.c.id)
+        if status:
+            q = q.where(schema.articles.c.status == status)
+        if ids is not None:
+            q = q.where(schema.articles.c.id.in_(list(ids)))
+        with self.engine.connect() as c:
+            return [_article(r) for r in c.execute(q)]
+
+    def set_status(self, article_id: int, status: Status, reason: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute(update(schema.articles).where(schema.articles.c.id == article_id).values(
+                status=status.value, reason=reason, updated_at=_now()))
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        q = select(schema.articles.c.status, func.count()).group_by(schema.articles.c.status)
+        with self.engine.connect() as c:
+            return {s: int(n) for s, n in c.execute(q)}
+
+    # -- summaries and posts ---------------------------------------------
+    def add_summary(self, article_id: int, summary: Summary) -> int:
+        """Record a summary, point the article's post at it, mark it summarized: one commit."""
+        now = _now()
+        with self._tx() as c:
+            sid = int(c.execute(insert(schema.summaries).values(
+                article_id=article_id, backend=summary.backend, model=summary.model,
+                prompt_version=summary.prompt_version, paragraphs=list(summary.paragraphs),
+                title_zh=summary.title_zh, is_excerpt=summary.is_excerpt,
+                tokens_in=summary.tokens_in, tokens_out=summary.tokens_out, created_at=now,
+            )).inserted_primary_key[0])
+            post = c.execute(select(schema.posts.c.id, schema.posts.c.revision).where(
+                schema.posts.c.article_id == article_id)).first()
+            if post is None:
+                c.execute(insert(schema.posts).values(
+                    article_id=article_id, summary_id=sid, revision=1,
+                    created_at=now, updated_at=now))
+            else:
+                c.execute(update(schema.posts).where(schema.posts.c.id == post.id).values(
+                    summary_id=sid, revision=post.revision + 1, updated_at=now))
+            c.execute(update(schema.articles).where(schema.articles.c.id == article_id).values(
+                status=Status.SUMMARIZED.value, reason=None, updated_at=now))
+        return sid
+
+    def current_summary(self, article_id: int) -> SummaryRecord | None:
+        q = (
+            select(schema.summaries)
+            .join(schema.posts, schema.posts.c.summary_id == schema.summaries.c.id)
+            .where(schema.posts.c.article_id == article_id)
+        )
+        with self.engine.connect() as c:
+            row = c.execute(q).first()
+        return None if row is None else _summary(row)
+
+    def summaries_of(self, article_id: int) -> list[SummaryRecord]:
+        q = select(schema.summaries).where(
+            schema.summaries.c.article_id == article_id).order_by(schema.summaries.c.id)
+        with self.engine.connect() as c:
+            return [_summary(r) for r in c.execute(q)]
+
+    # -- helpers -----------------------------------------------------------
+    def _maybe_tx(self, conn: Connection | None) -> Any:
+        if conn is not None:
+            from contextlib import nullcontext
+
+            return nullcontext(conn)
+        return self._tx()
+
+    def dump(self) -> Iterator[dict[str, Any]]:
+        """Every row of every table, for tests that scan the store (e.g. for secrets)."""
+        with self.engine.connect() as c:
+            for table in schema.metadata.sorted_tables:
+                for row in c.execute(select(table)):
+                    yield {"table": table.name, **{k: _plain(v) for k, v in row._mapping.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return zlib.decompress(value).decode("utf-8", "replace")
+        except zlib.error:
+            return value.decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def open_store(url: str, *, create: bool = True) -> Store:
+    """Open (and migrate) the store at an SQLAlchemy URL."""
+    try:
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        if create:
+            with engine.begin() as conn:
+                migrate(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open store {_safe_url(url)}: {_first_line(exc)}") from None
+    except (ValueError, ImportError) as exc:  # bad URL, unknown dialect or driver
+        raise StoreError(f"cannot open store {_safe_url(url)}: {exc}") from None
+    return Store(engine)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL may itself hold a password: print nothing of it
+        return "(invalid URL)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
