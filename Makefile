@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/waikan demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests eval bench
+	$(BIN)/ruff check src tests eval bench scripts
 	$(BIN)/mypy
 
 test: $(VENV)/.installed-test lint

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,9 +74,14 @@ class Setting:
         return f"WAIKAN_{self.table}_{self.key}".upper()
 
     def coerce(self, value: Any) -> Any:
-        convert = {"str": _str, "int": _int, "float": _float, "bool": _bool}[self.kind]
+        convert: dict[str, Callable[[Any], Any]] = {
+            "str": _str,
+            "int": _int,
+            "float": _float,
+            "bool": _bool,
+        }
         try:
-            result = convert(value)
+            result = convert[self.kind](value)
         except (TypeError, ValueError) as exc:
             msg = str(exc) if str(exc).startswith("expected") else f"expected {self.kind}"
             raise ConfigError(f"invalid value for {self.name}: {value!r} ({msg})") from None
@@ -85,27 +90,43 @@ class Setting:
                 f"invalid value for {self.name}: {value!r} (one of {', '.join(self.choices)})"
             )
         if self.minimum is not None and result < self.minimum:
-            raise ConfigError(f"invalid value for {self.name}: {value!r} (minimum {self.minimum:g})")
+            raise ConfigError(
+                f"invalid value for {self.name}: {value!r} (minimum {self.minimum:g})"
+            )
         return result
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("channel", "name", "str", "外刊", "Channel name, the first line of every post."),
     Setting(
-        "channel", "variant", "str", "zh-Hans", "Script of the summaries.",
+        "channel",
+        "variant",
+        "str",
+        "zh-Hans",
+        "Script of the summaries.",
         choices=("zh-Hans", "zh-Hant-TW", "zh-Hant-HK"),
     ),
     Setting("channel", "timezone", "str", "UTC", "Time zone for digests and quiet hours."),
     Setting(
-        "channel", "reading_wpm", "int", 265,
-        "Reading speed for the meta line's minutes (Medium's 265).", minimum=1,
+        "channel",
+        "reading_wpm",
+        "int",
+        265,
+        "Reading speed for the meta line's minutes (Medium's 265).",
+        minimum=1,
     ),
     Setting(
-        "llm", "backend", "str", "auto",
+        "llm",
+        "backend",
+        "str",
+        "auto",
         "Summary backend: auto (openai when base_url is set, else extractive), openai, extractive.",
     ),
     Setting(
-        "llm", "base_url", "str", "",
+        "llm",
+        "base_url",
+        "str",
+        "",
         "OpenAI-compatible endpoint ending in /v1; requests go to {base_url}/chat/completions.",
     ),
     Setting("llm", "model", "str", "", "Model name sent to the endpoint."),
@@ -115,35 +136,58 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm", "timeout", "float", 120.0, "Seconds to wait for one answer.", minimum=0.1),
     Setting("llm", "max_retries", "int", 2, "Retries on 429, 5xx and timeouts.", minimum=0),
     Setting(
-        "summarize", "prompt_file", "str", "",
+        "summarize",
+        "prompt_file",
+        "str",
+        "",
         "Prompt file overriding the built-in prompt (relative to the workspace).",
     ),
     Setting(
-        "summarize", "excerpt_sentences", "int", 5,
-        "Sentences the extractive backend keeps.", minimum=1,
+        "summarize",
+        "excerpt_sentences",
+        "int",
+        5,
+        "Sentences the extractive backend keeps.",
+        minimum=1,
     ),
     Setting(
-        "extract", "min_words", "int", 120,
-        "Bodies shorter than this are rejected as too_short.", minimum=0,
+        "extract",
+        "min_words",
+        "int",
+        120,
+        "Bodies shorter than this are rejected as too_short.",
+        minimum=0,
     ),
     Setting(
-        "fetch", "allow_private_networks", "bool", False,
+        "fetch",
+        "allow_private_networks",
+        "bool",
+        False,
         "Allow fetching loopback and private addresses (tests, intranets).",
     ),
     Setting("fetch", "timeout", "float", 30.0, "Seconds for one HTTP request.", minimum=0.1),
     Setting(
-        "fetch", "max_bytes", "int", 5 * 1024 * 1024,
-        "Largest page accepted, enforced while streaming and for local files.", minimum=1024,
+        "fetch",
+        "max_bytes",
+        "int",
+        5 * 1024 * 1024,
+        "Largest page accepted, enforced while streaming and for local files.",
+        minimum=1024,
     ),
     Setting(
-        "fetch", "user_agent", "str",
+        "fetch",
+        "user_agent",
+        "str",
         "waikan/0.1 (+https://github.com/waikan/waikan; news digest bot)",
         "User-Agent sent with every request.",
     ),
     Setting("fetch", "max_redirects", "int", 5, "Redirect hops followed.", minimum=0),
     Setting("site", "base_url", "str", "", "Absolute URL the site is served from."),
     Setting(
-        "store", "url", "str", "",
+        "store",
+        "url",
+        "str",
+        "",
         "SQLAlchemy URL of the store; default: SQLite file waikan.db in the workspace.",
     ),
 )
@@ -179,10 +223,10 @@ class Config:
         }
 
 
-def _resolve_secret(setting: Setting, raw: Any, base: Path) -> str:
+def _resolve_secret(setting: Setting, raw: Any, base: Path, env: Mapping[str, str]) -> str:
     if isinstance(raw, dict):
         if set(raw) == {"$env"}:
-            return os.environ.get(str(raw["$env"]), "")
+            return env.get(str(raw["$env"]), "")
         if set(raw) == {"$file"}:
             path = base / str(raw["$file"])
             try:
@@ -194,7 +238,7 @@ def _resolve_secret(setting: Setting, raw: Any, base: Path) -> str:
     if raw in ("", None):
         return ""
     raise ConfigError(
-        f"{setting.name} is a secret: set {setting.env} or use {{\"$env\" = \"VAR\"}}, "
+        f'{setting.name} is a secret: set {setting.env} or use {{"$env" = "VAR"}}, '
         "never a literal value in the file"
     )
 
@@ -240,7 +284,7 @@ def load(
             if setting is None:
                 raise ConfigError(f"{CONFIG_FILE}: unknown setting {table}.{key}")
             if setting.secret:
-                values[setting.name] = _resolve_secret(setting, raw, root)
+                values[setting.name] = _resolve_secret(setting, raw, root, env)
             else:
                 values[setting.name] = setting.coerce(raw)
             origins[setting.name] = "file"

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 from waikan.errors import ExtractError, FetchError, InputError, SummarizeError, WaikanError
 from waikan.extract import extract
@@ -110,12 +111,15 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
     max_bytes = int(cfg["fetch.max_bytes"])
     http_status = None
     headers: dict[str, str] | None = None
+    page_url: str | None
     if item.startswith(("http://", "https://")):
         existing = ws.store.article_by_url(item)
         if existing is not None:
             return existing
         got = fetch(
-            item, max_bytes=max_bytes, timeout=float(cfg["fetch.timeout"]),
+            item,
+            max_bytes=max_bytes,
+            timeout=float(cfg["fetch.timeout"]),
             user_agent=str(cfg["fetch.user_agent"]),
             allow_private=bool(cfg["fetch.allow_private_networks"]),
             max_redirects=int(cfg["fetch.max_redirects"]),
@@ -139,8 +143,12 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
     return ws.store.add_article(url, extracted, raw=raw, http_status=http_status, headers=headers)
 
 
-def ingest(ws: Workspace, inputs: Sequence[str], on_item: Callable[[ArticleRecord], None] | None = None,
-           on_error: Callable[[str], None] | None = None) -> StageReport:
+def ingest(
+    ws: Workspace,
+    inputs: Sequence[str],
+    on_item: Callable[[ArticleRecord], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> StageReport:
     report = StageReport("ingest")
     for item in expand_inputs(inputs):
         try:
@@ -159,9 +167,12 @@ def ingest(ws: Workspace, inputs: Sequence[str], on_item: Callable[[ArticleRecor
 # -- stage: summarize ---------------------------------------------------------------
 
 
-def summarize(ws: Workspace, ids: Iterable[int] | None = None,
-              on_item: Callable[[ArticleRecord], None] | None = None,
-              on_error: Callable[[str], None] | None = None) -> StageReport:
+def summarize(
+    ws: Workspace,
+    ids: Iterable[int] | None = None,
+    on_item: Callable[[ArticleRecord], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> StageReport:
     """Summarize extracted articles (or the given ids); a failure leaves the status as it was."""
     report = StageReport("summarize")
     store = ws.store
@@ -170,20 +181,27 @@ def summarize(ws: Workspace, ids: Iterable[int] | None = None,
     else:
         wanted = list(ids)
         todo = store.articles(ids=wanted)
-        missing = sorted(set(wanted) - {a.id for a in todo})
-        for mid in missing:
-            report.errors.append(f"article {mid} not found")
-        for a in todo:
-            if a.status in (Status.REJECTED.value, Status.DUPLICATE.value):
-                report.errors.append(f"article {a.id} is {a.status}: nothing to summarize")
+        missing = [f"article {i} not found" for i in sorted(set(wanted) - {a.id for a in todo})]
+        skipped = [
+            f"article {a.id} is {a.status}: nothing to summarize"
+            for a in todo
+            if a.status in (Status.REJECTED.value, Status.DUPLICATE.value)
+        ]
+        for message in missing + skipped:
+            report.errors.append(message)
+            if on_error:
+                on_error(message)
         todo = [a for a in todo if a.status not in (Status.REJECTED.value, Status.DUPLICATE.value)]
     if not todo:
         return report
     backend = backend_for(ws.config)
     for article in todo:
         request = SummaryRequest(
-            title=article.title, source=article.source_name, published=article.published,
-            paragraphs=article.paragraphs, language=article.language,
+            title=article.title,
+            source=article.source_name,
+            published=article.published,
+            paragraphs=article.paragraphs,
+            language=article.language,
         )
         try:
             summary = backend.summarize(request)
@@ -227,10 +245,20 @@ def build_post(ws: Workspace, article_id: int) -> Post:
         )
     url = article.url if article.url.startswith(("http://", "https://")) else None
     return Post(
-        id=article.id, channel=str(ws.config["channel.name"]), source=article.source_name,
-        title=article.title, published=article.published, caption=article.caption,
-        paragraphs=article.paragraphs, summary=summary.paragraphs, url=url,
-        title_zh=summary.title_zh, language=article.language, image_url=article.image_url,
-        status=article.status, reading_wpm=int(ws.config["channel.reading_wpm"]),
-        is_excerpt=summary.is_excerpt, meta={"variant": ws.config["channel.variant"]},
+        id=article.id,
+        channel=str(ws.config["channel.name"]),
+        source=article.source_name,
+        title=article.title,
+        published=article.published,
+        caption=article.caption,
+        paragraphs=article.paragraphs,
+        summary=summary.paragraphs,
+        url=url,
+        title_zh=summary.title_zh,
+        language=article.language,
+        image_url=article.image_url,
+        status=article.status,
+        reading_wpm=int(ws.config["channel.reading_wpm"]),
+        is_excerpt=summary.is_excerpt,
+        meta={"variant": ws.config["channel.variant"]},
     )

@@ -8,6 +8,7 @@ reported and skipped, it never stops the others.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Callable
@@ -76,7 +77,7 @@ def registry() -> Registry:
     if _registry is None:
         reg = Registry()
         for mod in DEFAULT_PLUGINS:
-            _load(reg, mod, lambda mod=mod: importlib.import_module(mod))
+            _load(reg, mod, functools.partial(importlib.import_module, mod))
         for ep in entry_points(group="waikan.plugins"):
             _load(reg, ep.name, ep.load)
         _registry = reg

@@ -27,7 +27,9 @@ class Workspace:
                 try:
                     self.home.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise WaikanError(f"cannot create workspace {self.home}: {exc.strerror}") from None
+                    raise WaikanError(
+                        f"cannot create workspace {self.home}: {exc.strerror}"
+                    ) from None
             self._store = open_store(self.config.store_url)
         return self._store
 

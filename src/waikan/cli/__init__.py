@@ -18,9 +18,14 @@ from waikan.errors import WaikanError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", metavar="DIR", help="Workspace folder (env WAIKAN_HOME, default ./waikan-data).")
 @click.option(
-    "--set", "settings", metavar="TABLE.KEY=VALUE", multiple=True,
+    "--home", metavar="DIR", help="Workspace folder (env WAIKAN_HOME, default ./waikan-data)."
+)
+@click.option(
+    "--set",
+    "settings",
+    metavar="TABLE.KEY=VALUE",
+    multiple=True,
     help="Override a setting for this run (beats waikan.toml and WAIKAN_* variables).",
 )
 @click.version_option(package_name="waikan")

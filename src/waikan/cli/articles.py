@@ -8,7 +8,7 @@ from waikan import pipeline
 from waikan.cli._output import emit, error
 from waikan.cli._state import State
 from waikan.models import Status
-from waikan.render import render
+from waikan.render import render_post
 
 
 @click.command()
@@ -47,23 +47,24 @@ def summarize(state: State, ids: tuple[int, ...], as_json: bool) -> None:
     report = pipeline.summarize(
         ws, list(ids) if ids else None, on_item=lambda a: emit(a, as_json), on_error=error
     )
-    for message in report.errors:
-        if "not found" in message or "nothing to summarize" in message:
-            error(message)
     raise SystemExit(report.exit_code)
 
 
 @click.command()
 @click.argument("article_id", metavar="ID", type=int)
 @click.option(
-    "--format", "fmt", default="text", show_default=True,
-    type=click.Choice(["text", "markdown", "html", "json"]), help="Rendering.",
+    "--format",
+    "fmt",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "markdown", "html", "json"]),
+    help="Rendering.",
 )
 @click.pass_obj
 def show(state: State, article_id: int, fmt: str) -> None:
     """Print the post of article ID."""
     post = pipeline.build_post(state.workspace(), article_id)
-    click.echo(render(post, fmt))
+    click.echo(render_post(post, fmt))
 
 
 def register(group: click.Group) -> None:

@@ -12,13 +12,16 @@ from waikan import config as config_mod
 from waikan import pipeline
 from waikan.cli._output import emit, error
 from waikan.cli._state import State
-from waikan.render import render
+from waikan.render import render_post
 from waikan.workspace import Workspace, init_workspace
 
 
 @click.command()
 @click.option(
-    "--keep", "keep_dir", type=click.Path(file_okay=False), default=None,
+    "--keep",
+    "keep_dir",
+    type=click.Path(file_okay=False),
+    default=None,
     help="Workspace folder to use (default: a new temporary folder).",
 )
 @click.pass_obj
@@ -32,13 +35,14 @@ def demo(state: State, keep_dir: str | None) -> None:
     try:
         with as_file(files("waikan.demo").joinpath("samples")) as samples:
             click.echo(f"== add: {samples}")
-            added = pipeline.ingest(ws, [str(samples)], on_item=lambda a: emit(a, False),
-                                    on_error=error)
+            added = pipeline.ingest(
+                ws, [str(samples)], on_item=lambda a: emit(a, False), on_error=error
+            )
         click.echo("== summarize (extractive backend: offline excerpts, no model)")
         summarized = pipeline.summarize(ws, on_item=lambda a: emit(a, False), on_error=error)
         for article in summarized.done:
             click.echo(f"\n== show {article.id}\n")
-            click.echo(render(pipeline.build_post(ws, article.id), "text"))
+            click.echo(render_post(pipeline.build_post(ws, article.id), "text"))
     finally:
         ws.close()
     click.echo(f"\nworkspace: {home}\ndatabase: {home / 'waikan.db'}")

@@ -47,13 +47,21 @@ def check_url(url: str, *, allow_private: bool) -> None:
 
 
 def fetch(
-    url: str, *, max_bytes: int, timeout: float, user_agent: str, allow_private: bool = False,
-    max_redirects: int = 5, transport: httpx.BaseTransport | None = None,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    user_agent: str,
+    allow_private: bool = False,
+    max_redirects: int = 5,
+    transport: httpx.BaseTransport | None = None,
 ) -> Fetched:
     """GET ``url``, following redirects by hand so every hop passes :func:`check_url`."""
     headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     with httpx.Client(
-        timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        transport=transport,
         headers=headers,
     ) as client:
         current = url
@@ -73,8 +81,7 @@ def fetch(
                             raise FetchError(
                                 f"{current}: response larger than fetch.max_bytes ({max_bytes})"
                             )
-                    return Fetched(str(resp.url), resp.status_code, bytes(body),
-                                   dict(resp.headers))
+                    return Fetched(str(resp.url), resp.status_code, bytes(body), dict(resp.headers))
             except httpx.TimeoutException:
                 raise FetchError(f"{current}: timed out after {timeout:g} s") from None
             except httpx.HTTPError as exc:

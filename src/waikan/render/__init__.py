@@ -6,10 +6,10 @@ from waikan.errors import UsageError
 from waikan.models import Post
 from waikan.plugins import registry
 
-__all__ = ["render"]
+__all__ = ["render_post"]
 
 
-def render(post: Post, fmt: str = "text") -> str:
+def render_post(post: Post, fmt: str = "text") -> str:
     formats = registry().formats
     if fmt not in formats:
         raise UsageError(f"unknown format {fmt!r} (one of {', '.join(sorted(formats))})")

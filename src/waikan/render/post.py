@@ -9,8 +9,18 @@ from waikan.models import Post, reading_minutes
 NBSP = "\u00a0"
 META_SEP = f" {NBSP} "
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 

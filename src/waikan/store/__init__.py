@@ -67,11 +67,21 @@ class SummaryRecord:
 def _article(row: Any) -> ArticleRecord:
     m = row._mapping
     return ArticleRecord(
-        id=m["id"], url=m["url"], source_name=m["source_name"], status=m["status"],
-        reason=m["reason"], title=m["title"], published=m["published"],
-        modified=m["modified"], caption=m["caption"], image_url=m["image_url"],
-        paragraphs=tuple(m["paragraphs"] or ()), language=m["language"],
-        word_count=m["word_count"], body_sha256=m["body_sha256"], raw_id=m["raw_id"],
+        id=m["id"],
+        url=m["url"],
+        source_name=m["source_name"],
+        status=m["status"],
+        reason=m["reason"],
+        title=m["title"],
+        published=m["published"],
+        modified=m["modified"],
+        caption=m["caption"],
+        image_url=m["image_url"],
+        paragraphs=tuple(m["paragraphs"] or ()),
+        language=m["language"],
+        word_count=m["word_count"],
+        body_sha256=m["body_sha256"],
+        raw_id=m["raw_id"],
         duplicate_of=m["duplicate_of"],
     )
 
@@ -79,10 +89,16 @@ def _article(row: Any) -> ArticleRecord:
 def _summary(row: Any) -> SummaryRecord:
     m = row._mapping
     return SummaryRecord(
-        id=m["id"], article_id=m["article_id"], backend=m["backend"], model=m["model"],
-        prompt_version=m["prompt_version"], paragraphs=tuple(m["paragraphs"]),
-        title_zh=m["title_zh"], is_excerpt=bool(m["is_excerpt"]),
-        tokens_in=m["tokens_in"], tokens_out=m["tokens_out"],
+        id=m["id"],
+        article_id=m["article_id"],
+        backend=m["backend"],
+        model=m["model"],
+        prompt_version=m["prompt_version"],
+        paragraphs=tuple(m["paragraphs"]),
+        title_zh=m["title_zh"],
+        is_excerpt=bool(m["is_excerpt"]),
+        tokens_in=m["tokens_in"],
+        tokens_out=m["tokens_out"],
     )
 
 
@@ -115,34 +131,51 @@ class Store:
 
     # -- raw responses ---------------------------------------------------
     def save_raw(
-        self, url: str, content: bytes, *, status_code: int | None = None,
-        headers: dict[str, str] | None = None, conn: Connection | None = None,
+        self,
+        url: str,
+        content: bytes,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Archive a response body (zlib); the same bytes are stored once."""
         digest = hashlib.sha256(content).hexdigest()
         with self._maybe_tx(conn) as c:
-            found = c.scalar(select(schema.raw_responses.c.id).where(
-                schema.raw_responses.c.sha256 == digest))
+            found = c.scalar(
+                select(schema.raw_responses.c.id).where(schema.raw_responses.c.sha256 == digest)
+            )
             if found is not None:
                 return int(found)
-            return int(c.execute(insert(schema.raw_responses).values(
-                url=url, sha256=digest, status_code=status_code, headers=headers or {},
-                encoding="zlib", content=zlib.compress(content, 6), size=len(content),
-                fetched_at=_now(),
-            )).inserted_primary_key[0])
+            return int(
+                c.execute(
+                    insert(schema.raw_responses).values(
+                        url=url,
+                        sha256=digest,
+                        status_code=status_code,
+                        headers=headers or {},
+                        encoding="zlib",
+                        content=zlib.compress(content, 6),
+                        size=len(content),
+                        fetched_at=_now(),
+                    )
+                ).inserted_primary_key[0]
+            )
 
     def raw_content(self, raw_id: int) -> bytes:
         with self.engine.connect() as c:
-            row = c.execute(select(schema.raw_responses.c.content).where(
-                schema.raw_responses.c.id == raw_id)).first()
+            row = c.execute(
+                select(schema.raw_responses.c.content).where(schema.raw_responses.c.id == raw_id)
+            ).first()
         if row is None:
             raise StoreError(f"raw response {raw_id} not found")
         return zlib.decompress(row[0])
 
     def raw_by_sha256(self, digest: str) -> int | None:
         with self.engine.connect() as c:
-            found = c.scalar(select(schema.raw_responses.c.id).where(
-                schema.raw_responses.c.sha256 == digest))
+            found = c.scalar(
+                select(schema.raw_responses.c.id).where(schema.raw_responses.c.sha256 == digest)
+            )
         return None if found is None else int(found)
 
     # -- articles --------------------------------------------------------
@@ -153,12 +186,20 @@ class Store:
 
     def article_by_raw(self, raw_id: int) -> ArticleRecord | None:
         with self.engine.connect() as c:
-            row = c.execute(select(schema.articles).where(
-                schema.articles.c.raw_id == raw_id).order_by(schema.articles.c.id)).first()
+            row = c.execute(
+                select(schema.articles)
+                .where(schema.articles.c.raw_id == raw_id)
+                .order_by(schema.articles.c.id)
+            ).first()
         return None if row is None else _article(row)
 
     def add_article(
-        self, url: str, extracted: Extracted, *, raw: bytes, http_status: int | None = None,
+        self,
+        url: str,
+        extracted: Extracted,
+        *,
+        raw: bytes,
+        http_status: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> ArticleRecord:
         """Store the raw page and its extraction in one transaction (all or nothing)."""
@@ -166,28 +207,43 @@ class Store:
         now = _now()
         with self._tx() as c:
             raw_id = self.save_raw(url, raw, status_code=http_status, headers=headers, conn=c)
-            new_id = c.execute(insert(schema.articles).values(
-                url=url, source_name=extracted.source, status=status.value,
-                reason=extracted.reject_reason, title=extracted.title,
-                published=extracted.published, modified=extracted.modified,
-                authors=list(extracted.authors), caption=extracted.caption,
-                image_url=extracted.image_url, paragraphs=list(extracted.paragraphs),
-                language=extracted.language, word_count=extracted.word_count,
-                body_sha256=body_sha256(extracted.paragraphs) if extracted.paragraphs else None,
-                raw_id=raw_id, created_at=now, updated_at=now,
-            )).inserted_primary_key[0]
+            new_id = c.execute(
+                insert(schema.articles).values(
+                    url=url,
+                    source_name=extracted.source,
+                    status=status.value,
+                    reason=extracted.reject_reason,
+                    title=extracted.title,
+                    published=extracted.published,
+                    modified=extracted.modified,
+                    authors=list(extracted.authors),
+                    caption=extracted.caption,
+                    image_url=extracted.image_url,
+                    paragraphs=list(extracted.paragraphs),
+                    language=extracted.language,
+                    word_count=extracted.word_count,
+                    body_sha256=body_sha256(extracted.paragraphs) if extracted.paragraphs else None,
+                    raw_id=raw_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
         found = self.article(int(new_id))
         assert found is not None
         return found
 
     def article(self, article_id: int) -> ArticleRecord | None:
         with self.engine.connect() as c:
-            row = c.execute(select(schema.articles).where(
-                schema.articles.c.id == article_id)).first()
+            row = c.execute(
+                select(schema.articles).where(schema.articles.c.id == article_id)
+            ).first()
         return None if row is None else _article(row)
 
     def articles(
-        self, *, status: str | None = None, ids: Sequence[int] | None = None,
+        self,
+        *,
+        status: str | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[ArticleRecord]:
         q = select(schema.articles).order_by(schema.articles.c.id)
         if status:
@@ -199,8 +255,11 @@ class Store:
 
     def set_status(self, article_id: int, status: Status, reason: str | None = None) -> None:
         with self._tx() as c:
-            c.execute(update(schema.articles).where(schema.articles.c.id == article_id).values(
-                status=status.value, reason=reason, updated_at=_now()))
+            c.execute(
+                update(schema.articles)
+                .where(schema.articles.c.id == article_id)
+                .values(status=status.value, reason=reason, updated_at=_now())
+            )
 
     def counts(self) -> dict[str, int]:
         from sqlalchemy import func
@@ -214,23 +273,48 @@ class Store:
         """Record a summary, point the article's post at it, mark it summarized: one commit."""
         now = _now()
         with self._tx() as c:
-            sid = int(c.execute(insert(schema.summaries).values(
-                article_id=article_id, backend=summary.backend, model=summary.model,
-                prompt_version=summary.prompt_version, paragraphs=list(summary.paragraphs),
-                title_zh=summary.title_zh, is_excerpt=summary.is_excerpt,
-                tokens_in=summary.tokens_in, tokens_out=summary.tokens_out, created_at=now,
-            )).inserted_primary_key[0])
-            post = c.execute(select(schema.posts.c.id, schema.posts.c.revision).where(
-                schema.posts.c.article_id == article_id)).first()
+            sid = int(
+                c.execute(
+                    insert(schema.summaries).values(
+                        article_id=article_id,
+                        backend=summary.backend,
+                        model=summary.model,
+                        prompt_version=summary.prompt_version,
+                        paragraphs=list(summary.paragraphs),
+                        title_zh=summary.title_zh,
+                        is_excerpt=summary.is_excerpt,
+                        tokens_in=summary.tokens_in,
+                        tokens_out=summary.tokens_out,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+            )
+            post = c.execute(
+                select(schema.posts.c.id, schema.posts.c.revision).where(
+                    schema.posts.c.article_id == article_id
+                )
+            ).first()
             if post is None:
-                c.execute(insert(schema.posts).values(
-                    article_id=article_id, summary_id=sid, revision=1,
-                    created_at=now, updated_at=now))
+                c.execute(
+                    insert(schema.posts).values(
+                        article_id=article_id,
+                        summary_id=sid,
+                        revision=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             else:
-                c.execute(update(schema.posts).where(schema.posts.c.id == post.id).values(
-                    summary_id=sid, revision=post.revision + 1, updated_at=now))
-            c.execute(update(schema.articles).where(schema.articles.c.id == article_id).values(
-                status=Status.SUMMARIZED.value, reason=None, updated_at=now))
+                c.execute(
+                    update(schema.posts)
+                    .where(schema.posts.c.id == post.id)
+                    .values(summary_id=sid, revision=post.revision + 1, updated_at=now)
+                )
+            c.execute(
+                update(schema.articles)
+                .where(schema.articles.c.id == article_id)
+                .values(status=Status.SUMMARIZED.value, reason=None, updated_at=now)
+            )
         return sid
 
     def current_summary(self, article_id: int) -> SummaryRecord | None:
@@ -244,8 +328,11 @@ class Store:
         return None if row is None else _summary(row)
 
     def summaries_of(self, article_id: int) -> list[SummaryRecord]:
-        q = select(schema.summaries).where(
-            schema.summaries.c.article_id == article_id).order_by(schema.summaries.c.id)
+        q = (
+            select(schema.summaries)
+            .where(schema.summaries.c.article_id == article_id)
+            .order_by(schema.summaries.c.id)
+        )
         with self.engine.connect() as c:
             return [_summary(r) for r in c.execute(q)]
 

@@ -32,8 +32,15 @@ class OpenAICompatBackend:
     name = "openai"
 
     def __init__(
-        self, *, base_url: str, model: str, api_key: str, prompt: Prompt,
-        temperature: float = 0.3, max_tokens: int = 1200, timeout: float = 120.0,
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str,
+        prompt: Prompt,
+        temperature: float = 0.3,
+        max_tokens: int = 1200,
+        timeout: float = 120.0,
         max_retries: int = 2,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -43,19 +50,25 @@ class OpenAICompatBackend:
         self.max_tokens = max_tokens
         self._secret = api_key
         self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key or "not-needed", timeout=timeout,
+            base_url=self.base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout,
             max_retries=max_retries,
         )
 
     def summarize(self, request: SummaryRequest) -> Summary:
         messages = self.prompt.messages(
-            title=request.title, source=request.source, published=request.published,
+            title=request.title,
+            source=request.source,
+            published=request.published,
             article="\n\n".join(request.paragraphs),
         )
         try:
             reply = self._client.chat.completions.create(
-                model=self.model, messages=messages,  # type: ignore[arg-type]
-                temperature=self.temperature, max_tokens=self.max_tokens,
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
             )
         except openai.APIStatusError as exc:
             raise SummarizeError(
@@ -123,9 +136,14 @@ def from_config(config: Config) -> OpenAICompatBackend:
     prompt_file = str(config["summarize.prompt_file"])
     prompt = load_prompt(config.home / prompt_file if prompt_file else None)
     return OpenAICompatBackend(
-        base_url=base_url, model=model, api_key=key, prompt=prompt,
-        temperature=float(config["llm.temperature"]), max_tokens=int(config["llm.max_tokens"]),
-        timeout=float(config["llm.timeout"]), max_retries=int(config["llm.max_retries"]),
+        base_url=base_url,
+        model=model,
+        api_key=key,
+        prompt=prompt,
+        temperature=float(config["llm.temperature"]),
+        max_tokens=int(config["llm.max_tokens"]),
+        timeout=float(config["llm.timeout"]),
+        max_retries=int(config["llm.max_retries"]),
     )
 
 

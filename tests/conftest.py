@@ -1,0 +1,85 @@
+"""Shared fixtures: a CLI runner (in-process and as a real subprocess) and paths."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SEED = ROOT.parent / "shared" / "seed" / "reference-post.txt"
+SEED_SUMMARY_LINE = 6  # 0-based index of the summary line in the seed
+
+# Tests never read the developer's environment or workspace.
+_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("WAIKAN_")}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_inproc(args: list[str], env: dict[str, str] | None = None) -> Result:
+    """Run ``waikan ARGS`` in this process (fast); env replaces WAIKAN_* variables."""
+    from waikan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(_CLEAN | (env or {}))
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_proc(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+    """Run ``python -m waikan ARGS`` as a real process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "waikan", *args],
+        env=_CLEAN | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def waikan(home: Path):  # type: ignore[no-untyped-def]
+    """``waikan(*args, env=...)`` in-process against a fresh workspace."""
+
+    def call(*args: str, env: dict[str, str] | None = None) -> Result:
+        return run_inproc(["--home", str(home), *args], env)
+
+    return call
+
+
+def assert_one_line_error(result: Result) -> None:
+    """Bad input: non-zero exit, a single ``waikan: error:`` line, never a traceback."""
+    assert result.code != 0, result
+    assert "Traceback" not in result.err, result.err
+    lines = [ln for ln in result.err.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("waikan: error: ") for ln in lines), result.err

@@ -1,0 +1,116 @@
+"""Self-test of the fake OpenAI-compatible server used by other tests."""
+
+from __future__ import annotations
+
+import httpx
+
+try:
+    from tests.servers.openai_server import FakeLLM
+except ModuleNotFoundError:  # plain `pytest`: project root not on sys.path
+    from servers.openai_server import FakeLLM  # type: ignore[no-redef]
+
+KEY = "sk-test-123"
+MODEL = "deepseek-chat"
+
+
+def _body(content: str = "hello", model: str = MODEL) -> dict:
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": content}],
+    }
+
+
+def test_auth_required() -> None:
+    with FakeLLM(api_key=KEY, model=MODEL, answer="ok") as llm:
+        r = httpx.post(llm.url + "/chat/completions", json=_body())
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "invalid_api_key"
+        r = httpx.post(
+            llm.url + "/chat/completions", json=_body(), headers={"Authorization": "Bearer wrong"}
+        )
+        assert r.status_code == 401
+        assert llm.requests[0]["auth_ok"] is False
+        assert "authorization" not in llm.requests[1]["headers"]
+
+
+def test_success() -> None:
+    with FakeLLM(api_key=KEY, model=MODEL, answer="这篇报道描述了……") as llm:
+        r = httpx.post(
+            llm.url + "/chat/completions", json=_body(), headers={"Authorization": f"Bearer {KEY}"}
+        )
+        assert r.status_code == 200
+        data = r.json()
+        assert data["object"] == "chat.completion"
+        assert data["model"] == MODEL
+        assert data["choices"][0]["message"] == {"role": "assistant", "content": "这篇报道描述了……"}
+        assert data["choices"][0]["finish_reason"] == "stop"
+        u = data["usage"]
+        assert u["prompt_tokens"] > 0 and u["completion_tokens"] > 0
+        assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+        assert llm.requests[0]["auth_ok"] is True
+        assert llm.requests[0]["body"]["messages"][1]["content"] == "hello"
+        assert llm.calls == 1
+        m = httpx.get(llm.url + "/models", headers={"Authorization": f"Bearer {KEY}"})
+        assert m.status_code == 200 and m.json()["data"][0]["id"] == MODEL
+
+
+def test_callable_answer() -> None:
+    with FakeLLM(
+        api_key=KEY, model=MODEL, answer=lambda b: b["messages"][-1]["content"].upper()
+    ) as llm:
+        r = httpx.post(
+            llm.url + "/chat/completions",
+            json=_body("abc"),
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        assert r.json()["choices"][0]["message"]["content"] == "ABC"
+
+
+def test_model_mismatch() -> None:
+    with FakeLLM(api_key=KEY, model=MODEL, answer="ok") as llm:
+        r = httpx.post(
+            llm.url + "/chat/completions",
+            json=_body(model="gpt-4o"),
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "model_not_found"
+
+
+def test_delimiters_enforced() -> None:
+    h = {"Authorization": f"Bearer {KEY}"}
+    with FakeLLM(
+        api_key=KEY,
+        model=MODEL,
+        answer="ok",
+        require_delimiters=("<article>", "</article>"),
+        require_text="Wang Yi",
+    ) as llm:
+        url = llm.url + "/chat/completions"
+        assert httpx.post(url, json=_body("Wang Yi met Blinken"), headers=h).status_code == 400
+        assert (
+            httpx.post(url, json=_body("Wang Yi <article>Blinken</article>"), headers=h).status_code
+            == 400
+        )
+        assert (
+            httpx.post(url, json=_body("<article>Wang Yi met Blinken"), headers=h).status_code
+            == 400
+        )
+        ok = httpx.post(
+            url, json=_body("Summarize:\n<article>\nWang Yi met Blinken\n</article>"), headers=h
+        )
+        assert ok.status_code == 200
+
+
+def test_forced_status_and_delay() -> None:
+    h = {"Authorization": f"Bearer {KEY}"}
+    with FakeLLM(api_key=KEY, model=MODEL, answer="ok", status=503, retry_after=1) as llm:
+        r = httpx.post(llm.url + "/chat/completions", json=_body(), headers=h)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    with FakeLLM(api_key=KEY, model=MODEL, answer="ok", delay=0.5) as llm:
+        try:
+            httpx.post(llm.url + "/chat/completions", json=_body(), headers=h, timeout=0.1)
+        except httpx.TimeoutException:
+            pass
+        else:
+            raise AssertionError("expected a timeout")
