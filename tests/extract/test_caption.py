@@ -130,3 +130,36 @@ def test_jsonld_image_fallback() -> None:
 
 def test_no_photo() -> None:
     assert _photo("<html><body><h1>H</h1><p>Text</p></body></html>") == (None, None)
+
+
+def test_layout_classes_mentioning_author_do_not_hide_the_photo() -> None:
+    html = """<html><body><main><div class="a-article-grid a-article-author-grid">
+    <h1>H</h1><figure class="Article-thumbnail"><img src="/p.jpg">
+    <figcaption>Caption <span class="credit">Credit</span></figcaption></figure>
+    </div></main></body></html>"""
+    assert _photo(html) == ("Caption Credit", "https://www.example.com/p.jpg")
+
+
+def test_video_figure_is_not_the_lead_photo() -> None:
+    html = """<html><body><article><h1>H</h1>
+    <figure class="lead-video"><img src="/poster.jpg"><figcaption>Watch (1:39)</figcaption></figure>
+    <figure><img src="/p.jpg"><figcaption>Photo caption</figcaption></figure>
+    </article></body></html>"""
+    assert _photo(html) == ("Photo caption", "https://www.example.com/p.jpg")
+
+
+def test_caption_printed_after_the_hero_figure() -> None:
+    html = """<html><body><article><h1>H</h1><section><div class="media">
+    <figure><picture><img src="/p.jpg" width="2500" height="1667"></picture></figure></div>
+    <figcaption class="caption"><span>Ryan Minor in 1999.</span><span class="caption__source">
+    Larry Goren / AP</span></figcaption></section></article></body></html>"""
+    assert _photo(html) == ("Ryan Minor in 1999. Larry Goren / AP", "https://www.example.com/p.jpg")
+
+
+def test_microdata_caption_and_amp_img() -> None:
+    html = """<html><body><article><h1>H</h1><figure itemprop="image">
+    <meta itemprop="description" content="A forensic composite.">
+    <meta itemprop="author" content="(Image: DNASolves.com)">
+    <amp-img src="https://i2.example/a.jpg" width="615" height="400"></amp-img></figure>
+    </article></body></html>"""
+    assert _photo(html) == ("A forensic composite. (Image: DNASolves.com)", "https://i2.example/a.jpg")

@@ -299,3 +299,51 @@ def test_extract_does_not_modify_tree() -> None:
     before = lxml.html.tostring(tree)
     extract_metadata(tree, None)
     assert lxml.html.tostring(tree) == before
+
+
+def test_zoneless_jsonld_time_upgraded_by_matching_zoned_meta() -> None:
+    html = """<html><head><script type="application/ld+json">
+    {"@type":"NewsArticle","datePublished":"2023-12-22T23:30:00"}</script>
+    <meta property="article:published_time" content="2023-12-23T04:30:00Z">
+    </head><body><h1>x</h1></body></html>"""
+    assert _meta(html).published == "2023-12-23T04:30:00Z"
+
+
+def test_zoneless_time_not_upgraded_by_a_different_instant() -> None:
+    html = """<html><head><script type="application/ld+json">
+    {"@type":"NewsArticle","datePublished":"2023-12-22T23:30:00"}</script>
+    <meta property="article:published_time" content="2023-12-22T10:07:00Z">
+    </head><body><h1>x</h1></body></html>"""
+    assert _meta(html).published == "2023-12-22"
+
+
+@pytest.mark.parametrize(
+    ("h1", "want"),
+    [
+        ("Let kids be kids | Editorial", "Let kids be kids"),
+        ("Opinion | Republicans follow Trump", "Republicans follow Trump"),
+        ("Review | Analysis", "Review | Analysis"),
+        ("Video games | the best of 2023", "Video games | the best of 2023"),
+    ],
+)
+def test_rubric_around_headline(h1: str, want: str) -> None:
+    assert _meta(f"<html><body><h1>{h1}</h1></body></html>").title == want
+
+
+def test_hostile_page_sizes_stay_fast() -> None:
+    import time
+
+    h1s = "".join(f"<h1>{'b' * 390}{i}</h1>" for i in range(5000))
+    og = f"<meta property='og:title' content='{'a' * 300}'>"
+    html = f"<html><head>{og}</head><body>{h1s}</body></html>"
+    tree = _page(html)
+    start = time.monotonic()
+    extract_metadata(tree, None)
+    assert time.monotonic() - start < 10
+
+
+def test_logo_h1_with_long_site_name_is_skipped() -> None:
+    html = """<html><head><meta property="og:site_name" content="The Sydney Morning Herald Online">
+    <meta property="og:title" content="Floods cut off towns in the north"></head><body>
+    <header><h1>The Sydney Morning Herald Online</h1></header><p>x</p></body></html>"""
+    assert _meta(html).title == "Floods cut off towns in the north"

@@ -24,8 +24,8 @@ _AGENCY = (
     r"|BBC|TASS|Interfax|EFE|ANSA|NPR|AAP|CP|The Canadian Press|Associated Press"
     r"|Bernama|Anadolu|SPA|WAFA|Sputnik|CNBC|MarketWatch|Dow Jones|Variety|AP Photo)"
 )
-_PLACE_CAPS = r"[A-Z][A-Z.'’&\- ]{1,40}[A-Z.]"
-_PLACE_ANY = r"[A-Z][\w.'’&\- ]{1,40}"
+_PLACE_CAPS = r"[A-Z][A-Z.'’&/\- ]{1,40}[A-Z.]"
+_PLACE_ANY = r"[A-Z][\w.'’&/\- ]{1,40}"
 _DATE_ETC = r"(?:,\s*[^()\n.!?;:]{1,40}?(?:\.[^()\n!?;:]{0,20}?)?)?"
 # "WASHINGTON, Oct 27 (Reuters) - ", "NAIROBI, Kenya (AP) — ", "LONDON (Reuters) -"
 _WIRE_DATELINE = re.compile(
@@ -67,7 +67,8 @@ _RULES: tuple[tuple[int, str], ...] = (
          r"[:|»›>—-].*"),
     (30, r"\[(?:related|read\s+more|see\s+also|also\s+read)\b.*\]"),
     (25, r"most\s+(?:read|popular|viewed|shared)\b.*"),
-    (14, r"(?:\d+|one|two|three|four|five|ten)\s*(?:-|\s)?(?:min(?:ute)?s?|minutos?)\s+(?:read|de\s+leitura)"
+    (14, r"(?:\d+|one|two|three|four|five|ten)\s*(?:-|\s)?(?:min(?:ute)?s?|minutos?)\s+"
+         r"(?:read|de\s+leitura)"
          r"|(?:reading|read|estimated\s+reading)\s+time\s*:?.*|tempo\s+de\s+leitura\s*:?.*"),
     # newsletters, subscriptions, apps
     (45, r".*\bnewsletters?\b.*\b(?:sign\s*up|subscrib\w*|inbox|delivered|get|join|register)\b.*"
@@ -78,32 +79,32 @@ _RULES: tuple[tuple[int, str], ...] = (
     (40, r"(?:not\s+a\s+subscriber|already\s+a\s+subscriber|subscribe\s+(?:now|today|here)"
          r"|click\s+here\s+to\s+subscribe|become\s+a\s+(?:member|subscriber))\b.*"),
     (30, r"(?:click|tap)\s+here\b.*"),
-    (25, r"(?:like\s+this\s+(?:story|article)|tell\s+us\s+what\s+you\s+think|have\s+a\s+(?:news\s+)?tip"
+    (25, r"(?:like\s+this\s+(?:story|article)|tell\s+us\s+what\s+you\s+think"
+         r"|have\s+a\s+(?:news\s+)?tip"
          r"|send\s+us\s+your|share\s+(?:this|your)\s+(?:story|article|thoughts))\b.*"),
     # social and contact lines
-    (40, r".*\bfollow\s+(?:us|him|her|them|@\w+|[\w.'’-]+(?:\s+[\w.'’-]+){0,3})\s+on\s+(?:twitter|x|"
+    (40, r".*\bfollow\s+(?:us|him|her|them|@\w+|[\w.'’-]+(?:\s+[\w.'’-]+){0,3})\s+on\s+"
+         r"(?:twitter|x|"
          r"facebook|instagram|threads|linkedin|bluesky|tiktok|youtube)\b.*"),
     (60, r".*\b(?:can|may)\s+be\s+reached\s+at\b.*|(?:contact|email|e-mail|reach)\s+(?:the\s+)?"
          r"(?:reporter|writer|author|us|[\w.'’-]+(?:\s+[\w.'’-]+){0,3})\s+(?:at|on|via)\b.*"),
     (60, r".*\b" + _EMAIL + r"\b.*"),
     (4, r"(?:https?://|www\.|twitter\.com/|@)\S+"),
-    (80, r".*(?:pic\.twitter\.com/|—\s*[^—]{1,60}\(@\w{1,30}\)\s+" + _MONTH + r"\s+\d{1,2},\s+\d{4}$).*"),
     # photo credits printed as paragraphs
-    (20, r"\(?(?:photos?|images?|pictures?|video|gallery|graphic|illustration)s?(?:\s+credit)?"
+    (20, r"\(?(?:photos?|images?|pictures?)(?:\s+credit)?"
          r"\s*(?::|by\b|courtesy\b).*|(?:submitted|file|stock|contributed)\s+(?:photo|image)\.?"
          r"|(?:gallery|photo|image)\s+credit\s*:.*"),
     # bare dates and times: the page's dateline block, not the story
     (12, r"(?:(?:updated|published|posted|last\s+updated)\s*(?:on|at|:)?\s*)?"
          r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
          r"(?:" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}\s+" + _MONTH
-         + r",?\s+\d{4}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?)"
+         + r",?\s+\d{4}|\d{1,2}/\d{1,2}/\d{2,4})"
          r"(?:[\s,@|–—-]+(?:at\s+)?[\w:./]+(?:\s*[ap]\.?m\.?)?){0,6}\s*"
          r"(?:\bby\s+[\w .'’-]{1,40})?"),
-    (6, r"(?:updated|published|posted)\s*(?:at|on)?\s*\d{1,2}(?::\d{2})?\s*[ap]\.?m\.?.*"),
 )
 _TRAILER = tuple((n, re.compile(p, re.I | re.S)) for n, p in _RULES)
 _BYLINE = re.compile(
-    r"^(?:by|written\s+by|words\s+by|reporting\s+by)\s+"
+    r"^(?i:by|written\s+by|words\s+by|reporting\s+by)\s+"
     r"[A-Z][\w.'’\-]+(?:\s+(?:[A-Z][\w.'’\-]+|and|&|,|de|van|von|da|del|la|le|bin))*"
     r"(?:\s*[,|/–—-]\s*[\w .'’&-]{0,60})?$",
 )
@@ -118,9 +119,8 @@ _RELATED_HEAD = re.compile(
     re.I,
 )
 _LETTER = re.compile(r"[^\W\d_]")
-# A paragraph that is all link and this short is a teaser for another story.
-_LINK_ONLY_SHARE = 0.85
-_LINK_ONLY_WORDS = 25
+# Under a "Related" heading, paragraphs this short are teasers too.
+_TEASER_WORDS = 20
 # Data-table rows stay only when the page has little else (a results table is the story).
 _TABLE_PAGE_WORDS = 150
 
@@ -153,10 +153,6 @@ def _is_related_head(block: Block) -> bool:
     return len(block.text.split()) <= 8 and _RELATED_HEAD.match(block.text) is not None
 
 
-def _is_link_teaser(block: Block) -> bool:
-    return block.linked >= _LINK_ONLY_SHARE and len(block.text.split()) <= _LINK_ONLY_WORDS
-
-
 def clean_blocks(blocks: Sequence[Block], *, title: str | None = None) -> list[Block]:
     """Drop furniture around and inside the article body (see the module doc)."""
     prose = sum(len(b.text.split()) for b in blocks if b.kind != "row")
@@ -168,19 +164,24 @@ def clean_blocks(blocks: Sequence[Block], *, title: str | None = None) -> list[B
         if _is_related_head(block):
             in_related = True
             continue
-        if in_related and (block.kind == "li" or block.linked >= 0.5):
+        if in_related and (block.kind == "li" or len(block.text.split()) < _TEASER_WORDS):
             continue
         in_related = False
         if block.kind == "row" and not keep_rows:
             continue
-        if not out and block.kind == "h" and title_key is not None and _norm(block.text) == title_key:
+        if not out and block.kind == "h" and title_key and _norm(block.text) == title_key:
             continue  # the headline is a field of its own, not body
-        if _is_link_teaser(block) or is_furniture(block.text):
+        if is_furniture(block.text):
             continue
         out.append(block)
-    while out and out[-1].kind == "h":
-        out.pop()  # a heading with nothing under it introduced something that was removed
+    _drop_trailing_headings(out)
     return _strip_lead(out)
+
+
+def _drop_trailing_headings(blocks: list[Block]) -> None:
+    """A heading with nothing under it introduced something that was removed."""
+    while blocks and blocks[-1].kind == "h":
+        blocks.pop()
 
 
 def _strip_lead(blocks: list[Block]) -> list[Block]:
@@ -189,7 +190,7 @@ def _strip_lead(blocks: list[Block]) -> list[Block]:
         stripped = strip_dateline(block.text)
         if stripped == block.text:
             continue
-        blocks[i] = Block(block.kind, stripped, block.linked)
+        blocks[i] = Block(block.kind, stripped)
         if i > 0:
             previous = _norm(blocks[i - 1].text).rstrip(".…")
             if previous and _norm(stripped).startswith(previous):

@@ -11,6 +11,7 @@ A credit printed apart from the caption is joined to it with one space
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -39,11 +40,14 @@ _AD_CAPTION = re.compile(
     r"subscri(?:be|ption)|newsletter|sign up|affiliate|reader-supported|sponsored", re.I
 )
 _SKIP_BLOCK = re.compile(
-    r"related|recommend|promo|teaser|newsletter|advert|sponsor|author-?bio|avatar|"
+    r"related|recommend|promo|teaser|newsletter|advert|sponsor|avatar|"
+    r"author-?(?:bio|box|card|info|image|photo|profile)|byline-?(?:image|photo|avatar)|"
     r"more-?stories|most-?popular|trending|comments",
     re.I,
 )
-_SKIP_SRC = re.compile(r"logo|avatar|icon|sprite|placeholder|blank|spacer|pixel|1x1", re.I)
+_SKIP_SRC = re.compile(
+    r"logo|avatar|/icons?/|icon[-_.]|sprite|placeholder|blank\.|spacer|pixel\.|1x1", re.I
+)
 _LABELS = re.compile(
     r"^\s*\d+\s*of\s*\d+|\b\d+\s*of\s*\d+\s*$|^\s*Enlarge\b(?:\s*/)?|\.\.\.\s*\[\+\]|"
     r"\b(?:(?:Item|Image|Photo|Slide|Picture)\s+\d+\s+of\s+\d+|"
@@ -93,10 +97,10 @@ def _http(url: str | None, base: str | None) -> str | None:
     url = url.strip()
     if url.startswith("data:"):
         return None
-    full = urljoin(base, url) if base else url
     try:
+        full = urljoin(base, url) if base else url
         scheme = urlsplit(full).scheme.lower()
-    except ValueError:
+    except ValueError:  # "http://[::1" and other malformed URLs
         return None
     return full if scheme in ("http", "https") else None
 
@@ -276,13 +280,16 @@ def _in_chrome(el: lxml.html.HtmlElement, root: lxml.html.HtmlElement) -> bool:
     return False
 
 
-def _figures(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
+def _figures(tree: lxml.html.HtmlElement, limit: int = 8) -> list[lxml.html.HtmlElement]:
+    """The first ``limit`` candidate figures of the story (of the whole body if it has none)."""
     root = _article_root(tree)
-    figs = [f for f in root.iter("figure") if not _in_chrome(f, root)]
+    inside = (f for f in root.iter("figure") if not _in_chrome(f, root))
+    figs = list(itertools.islice(inside, limit))
     if not figs and root.tag != "body":
         body = tree.find(".//body")
         if body is not None:
-            figs = [f for f in body.iter("figure") if not _in_chrome(f, body)]
+            anywhere = (f for f in body.iter("figure") if not _in_chrome(f, body))
+            figs = list(itertools.islice(anywhere, limit))
     return figs
 
 
@@ -319,7 +326,10 @@ def _base_url(tree: lxml.html.HtmlElement, url: str | None) -> str | None:
     base = tree.find(".//base")
     href = str(base.get("href") or "") if base is not None else ""
     if href:
-        return urljoin(url, href) if url else href
+        try:
+            return urljoin(url, href) if url else href
+        except ValueError:
+            return None
     if url:
         return url
     for link in tree.iter("link"):
@@ -331,7 +341,7 @@ def _base_url(tree: lxml.html.HtmlElement, url: str | None) -> str | None:
 def lead_photo(tree: lxml.html.HtmlElement, url: str | None) -> tuple[str | None, str | None]:
     """(caption with credit, absolute image URL) of the lead photo, (None, None) if none."""
     base = _base_url(tree, url)
-    for fig in _figures(tree)[:8]:
+    for fig in _figures(tree):
         if _SKIP_FIGURE.search(_cls(fig)) or _is_media_player(fig):
             continue
         src = _figure_image(fig)

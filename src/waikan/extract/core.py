@@ -19,7 +19,13 @@ from waikan.extract import _html
 from waikan.extract.body import trafilatura_blocks
 from waikan.extract.boilerplate import clean_blocks
 from waikan.extract.metadata import Metadata, extract_metadata
-from waikan.extract.quality import NOT_ARTICLE, TOO_LARGE, page_signals, reject_reason
+from waikan.extract.quality import (
+    NOT_ARTICLE,
+    TOO_LARGE,
+    link_share,
+    page_signals,
+    reject_reason,
+)
 from waikan.models import Extracted
 
 try:
@@ -91,7 +97,9 @@ def extract(
 
     # 6. quality gates and language
     paragraphs = tuple(b.text for b in blocks)
-    reason = reject_reason(blocks, signals, min_words=min_words, raw=raw)
+    reason = reject_reason(
+        blocks, signals, min_words=min_words, raw=raw, linked=link_share(tree, blocks)
+    )
     return Extracted(
         title=meta.title,
         source=source_name or meta.source,

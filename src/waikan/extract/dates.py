@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["normalize_date"]
+__all__ = ["local_time", "normalize_date"]
 
 MIN_YEAR = 1990
 MAX_YEAR = 2100
@@ -175,6 +175,23 @@ def normalize_date(value: object) -> str | None:
     return _iso(text) or _epoch(text) or _textual(text)
 
 
-def day_of(value: str | None) -> str | None:
-    """The ``YYYY-MM-DD`` part of a normalized date."""
-    return value[:10] if value else None
+def local_time(value: object) -> dt.datetime | None:
+    """The wall-clock time of an ISO date-time given without a zone, else None.
+
+    Lets a caller match a zoneless time against a zoned instant found
+    elsewhere on the page (same publication, different field).
+    """
+    if not isinstance(value, str) or len(value) > 200:
+        return None
+    m = _ISO.match(value)
+    if not m or m.group("h") is None or m.group("ampm"):
+        return None
+    if _offset(m.group("z"), dt.datetime(2000, 1, 1)) is not None:
+        return None
+    try:
+        return dt.datetime(
+            int(m.group("y")), int(m.group("mo")), int(m.group("d")),
+            int(m.group("h")), int(m.group("mi")), int(m.group("s") or 0),
+        )
+    except ValueError:
+        return None

@@ -11,6 +11,8 @@ that is what readers see (and what the gold sets hold).
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import itertools
 import json
 import re
 import unicodedata
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
-from waikan.extract.dates import normalize_date
+from waikan.extract.dates import local_time, normalize_date
 from waikan.extract.domains import registrable_label, source_for_url
 
 __all__ = [
@@ -39,6 +41,7 @@ JsonObj = dict[str, Any]
 _MAX_JSON_CHARS = 2_000_000
 _MAX_NODES = 5_000
 _MAX_DEPTH = 40
+_MAX_HEADINGS = 50  # hostile pages can hold thousands; each costs a fuzzy match
 
 _ARTICLE_TYPES = frozenset(
     t.casefold()
@@ -82,6 +85,12 @@ _TRAILING_TAG = re.compile(
 _SR_ONLY = re.compile(
     r"visually-?hidden|sr-only|screen-?reader|off-?screen|a11y-hidden|element-invisible", re.I
 )
+# "Opinion | …", "… | Editorial": a rubric printed with the headline, not part of it
+_RUBRIC = (
+    r"(?:editorial|opinion|commentary|analysis|column|letters?|review|photos|video|watch|"
+    r"podcast|exclusive|breaking|live)"
+)
+_RUBRIC_EDGE = re.compile(rf"^\s*{_RUBRIC}\s*\|\s+|\s+\|\s*{_RUBRIC}\s*$", re.I)
 _SKIP_TEXT_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "button"})
 
 
@@ -338,8 +347,7 @@ def _site_names(
     publisher = _publisher_name(article, index)
     if publisher:
         names.append(publisher)
-    for key in ("og:site_name", "application-name", "apple-mobile-web-app-title",
-                "twitter:app:name:iphone"):
+    for key in ("og:site_name", "application-name"):
         names.extend(meta.get(key, []))
     for _, obj in nodes:
         if any(t in ("WebSite", "Organization", "NewsMediaOrganization") for t in _types(obj)):
@@ -352,7 +360,8 @@ def _site_names(
     label = registrable_label(url)
     if label:
         names.append(label)
-    return names
+    # pages sometimes fill these fields with the headline itself
+    return [n for n in names if len(n.split()) <= 6]
 
 
 def _is_site_segment(segment: str, names: list[str]) -> bool:
@@ -416,6 +425,13 @@ _MAIN_TAGS = frozenset({"article", "main"})
 _CHROME_TAGS = frozenset({"nav", "footer", "aside"})
 
 
+def _clean_headline(text: str) -> str:
+    """Drop a "[Watch]" tag and an "Opinion |" rubric around a headline."""
+    text = _TRAILING_TAG.sub("", text)
+    stripped = _RUBRIC_EDGE.sub("", text).strip()
+    return stripped if len(stripped.split()) >= 2 else text
+
+
 def _headline(
     tree: lxml.html.HtmlElement, refs: list[str], strong: list[str], names: list[str],
 ) -> str | None:
@@ -427,24 +443,27 @@ def _headline(
     them, the ``<h1>`` belongs to something else (a featured story).
     """
     candidates: list[tuple[float, int, str]] = []
-    for pos, h1 in enumerate(tree.iter("h1")):
+    site_keys = {_fold(n) for n in names}
+    for pos, h1 in enumerate(itertools.islice(tree.iter("h1"), _MAX_HEADINGS)):
         if _is_hidden(h1) or _in_tag(h1, _CHROME_TAGS):
             continue
-        text = _TRAILING_TAG.sub("", _element_text(h1, skip_labels=True))
+        text = _clean_headline(_element_text(h1, skip_labels=True) or _element_text(h1))
         if not text or len(text) > 400:
             continue
-        if names and _is_site_segment(text, names[:-1] or names) and len(text.split()) <= 4:
+        if _fold(text) in site_keys or (
+            len(text.split()) <= 4 and _is_site_segment(text, names[:-1] or names)
+        ):
             continue  # the site's logo as h1
         sim = max((_similarity(text, r) for r in refs), default=0.0)
         score = sim + (0.15 if _in_tag(h1, _MAIN_TAGS) else 0.0)
         candidates.append((score, -pos, text))
     best = max(candidates) if candidates else None
     if best is None or (strong and best[0] - 0.15 < 0.5):
-        for h2 in tree.iter("h2"):
+        for h2 in itertools.islice(tree.iter("h2"), _MAX_HEADINGS):
             if _is_hidden(h2) or _in_tag(h2, _CHROME_TAGS) or not _in_tag(h2, _MAIN_TAGS):
                 continue
             text = _element_text(h2, skip_labels=True)
-            if text and max(_similarity(text, r) for r in strong) >= 0.9:
+            if text and max((_similarity(text, r) for r in strong), default=0.0) >= 0.9:
                 return text
     if best is None:
         return None
@@ -464,20 +483,18 @@ _OTHER_STORIES = re.compile(
 )
 
 
-def _in_story(el: lxml.html.HtmlElement, h1: lxml.html.HtmlElement | None) -> bool:
+def _in_story(el: lxml.html.HtmlElement, page_has_h1: bool) -> bool:
     """Inside the story itself, not a card or list of other stories.
 
-    The nearest ``<article>`` must be the one holding the headline, because
-    pages wrap each related-story teaser in an ``<article>`` of its own.
+    The nearest ``<article>`` must hold a headline, because pages wrap each
+    related-story teaser in an ``<article>`` of its own.
     """
-    seen_article = False
     for anc in el.iterancestors():
         tag = anc.tag if isinstance(anc.tag, str) else ""
         if _OTHER_STORIES.search(anc.get("class") or "") or tag in ("aside", "nav", "footer"):
             return False
-        if tag == "article" and not seen_article:
-            seen_article = True
-            return h1 is None or h1 in anc.iterdescendants("h1")
+        if tag == "article":
+            return not page_has_h1 or next(anc.iter("h1"), None) is not None
         if tag == "main":
             return True
     return False
@@ -491,10 +508,11 @@ def _time_elements(tree: lxml.html.HtmlElement) -> list[str]:
     when it sits in the article, since lists of related stories print dates too.
     """
     found: list[tuple[int, int, str]] = []
-    h1 = next(tree.iter("h1"), None)
-    for pos, el in enumerate(tree.xpath("//time | //*[@itemprop='datePublished']")):
+    has_h1 = next(tree.iter("h1"), None) is not None
+    elements = tree.xpath("//time | //*[@itemprop='datePublished']")[:_MAX_HEADINGS * 4]
+    for pos, el in enumerate(elements):
         raw = el.get("datetime") or el.get("content") or ""
-        in_main = _in_story(el, h1)
+        in_main = _in_story(el, has_h1)
         if el.tag == "time" and not raw:
             if not in_main:
                 continue
@@ -568,29 +586,60 @@ def _script_dates(tree: lxml.html.HtmlElement) -> str | None:
 
 
 def _htmldate(tree: lxml.html.HtmlElement) -> str | None:
+    """htmldate's original date, the last resort (it works on a copy: it prunes the tree).
+
+    Its extensive search runs regexes over the whole text, seconds on a
+    huge page, so it only runs on pages of ordinary size.
+    """
     try:
         from htmldate import find_date
     except ImportError:  # pragma: no cover - htmldate is a declared dependency
         return None
+    extensive = (
+        sum(1 for _ in itertools.islice(tree.iter(), _HTMLDATE_MAX_ELEMENTS))
+        < _HTMLDATE_MAX_ELEMENTS
+        and len(tree.text_content()) < _HTMLDATE_MAX_CHARS
+    )
     try:
-        found = find_date(copy.deepcopy(tree), original_date=True, extensive_search=True)
+        found = find_date(
+            copy.deepcopy(tree), original_date=True, extensive_search=extensive
+        )
     except Exception:  # htmldate raises assorted errors on hostile pages
         return None
     return normalize_date(found) if isinstance(found, str) else None
 
 
-def _refine(day_value: str | None, candidates: Iterable[str | None]) -> str | None:
-    """Upgrade a day-only date to an instant another source gives for that day.
+_HTMLDATE_MAX_ELEMENTS = 15_000
+_HTMLDATE_MAX_CHARS = 300_000
 
-    JSON-LD sometimes gives the day only while ``article:published_time``
-    carries the full instant; the day from the more trusted source wins.
+
+def _refine(value: str | None, raw: object, candidates: Iterable[str | None]) -> str | None:
+    """Upgrade a day-only date to the instant another published field gives.
+
+    JSON-LD sometimes gives the day, or a time without a zone, while
+    ``article:published_time`` or ``<time datetime>`` carries the instant
+    with its zone. The candidate must agree with the trusted value: the same
+    wall-clock minutes at some UTC offset (whole quarter hours, at most 14 h)
+    for a zoneless time, or a UTC time within 14 h of that day for a bare day.
     """
-    if not day_value or len(day_value) != 10:
-        return day_value
+    if not value or len(value) != 10:
+        return value
+    local = local_time(raw)
+    day = dt.datetime.fromisoformat(value)
     for cand in candidates:
-        if cand and len(cand) > 10 and cand[:10] == day_value:
+        if not cand or len(cand) <= 10:
+            continue
+        instant = dt.datetime.strptime(cand, "%Y-%m-%dT%H:%M:%SZ")
+        if local is not None:
+            delta = abs((local - instant).total_seconds())
+            if delta <= 14 * 3600 and delta % 900 == 0:
+                return cand
+        elif day - _FOURTEEN_HOURS <= instant < day + dt.timedelta(days=1) + _FOURTEEN_HOURS:
             return cand
-    return day_value
+    return value
+
+
+_FOURTEEN_HOURS = dt.timedelta(hours=14)
 
 
 def _parsely(meta: dict[str, list[str]]) -> JsonObj:
@@ -680,7 +729,7 @@ def _tidy_source(name: str | None) -> str | None:
     if not name:
         return None
     head = _TAGLINE.split(normalize_space(name), maxsplit=1)[0].strip()
-    return head or None
+    return head if head and len(head.split()) <= 8 else None
 
 
 def _source_from_title(page_title: str | None, headline: str | None) -> str | None:
@@ -748,34 +797,37 @@ def extract_metadata(tree: lxml.html.HtmlElement, url: str | None) -> Metadata:
     title_tag = tree.find(".//title")
     page_title = _element_text(title_tag) if title_tag is not None else None
     strong = [
-        strip_site_suffix(t, names)
+        _clean_headline(strip_site_suffix(t, names))
         for t in _iter_nonempty(
             [ld_headline, _first(meta, ("og:title",)), _first(meta, ("twitter:title",))]
         )
     ]
-    declared = strong + ([strip_site_suffix(page_title, names)] if page_title else [])
+    declared = strong + (
+        [_clean_headline(strip_site_suffix(page_title, names))] if page_title else []
+    )
     title = _headline(tree, declared, strong, names) or next(iter(declared), None) or None
 
     # dates
     parsely = _parsely(meta)
-    ld_pub = normalize_date(article.get("datePublished")) if article else None
-    ld_created = normalize_date(article.get("dateCreated")) if article else None
-    meta_pub = next(
-        (v for v in (normalize_date(_first(meta, (k,))) for k in _PUBLISHED_META) if v), None
-    )
-    parsely_pub = normalize_date(parsely.get("pub_date"))
-    other_ld = next(
-        (v for v in (normalize_date(o.get("datePublished")) for _, o in nodes) if v), None
-    )
-    published = ld_pub or meta_pub or parsely_pub or ld_created or other_ld
+    trusted: list[object] = [
+        article.get("datePublished") if article else None,
+        *(_first(meta, (k,)) for k in _PUBLISHED_META),
+        parsely.get("pub_date"),
+        article.get("dateCreated") if article else None,
+        # a WebPage's date; deeper nodes are often other stories (ItemList)
+        *(o.get("datePublished") for d, o in nodes if d <= 1),
+    ]
+    normalized = [(raw, normalize_date(raw)) for raw in trusted]
+    chosen = next(((raw, v) for raw, v in normalized if v), None)
     time_pubs = _time_elements(tree)
-    if published is None:
+    if chosen is None:
         published = (
             next(iter(time_pubs), None) or _date_text_elements(tree) or _script_dates(tree)
             or _htmldate(tree)
         )
     else:
-        published = _refine(published, (meta_pub, parsely_pub, ld_created, other_ld, *time_pubs))
+        others = [v for _, v in normalized if v and v != chosen[1]]
+        published = _refine(chosen[1], chosen[0], [*others, *time_pubs])
     ld_mod = normalize_date(article.get("dateModified")) if article else None
     meta_mod = next(
         (v for v in (normalize_date(_first(meta, (k,))) for k in _MODIFIED_META) if v), None
