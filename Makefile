@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHELL := /bin/bash
 
-.PHONY: demo test test-slow eval bench lint install clean
+.PHONY: demo test test-slow eval bench lint install clean deps-browser
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -30,7 +30,14 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests eval bench scripts
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test lint
+# Browser tests drive Debian's chromium (no playwright download); CJK text needs fonts-noto-cjk.
+deps-browser:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
+	  echo "installing chromium and fonts-noto-cjk (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-noto-cjk >/dev/null; fi
+
+test: $(VENV)/.installed-test lint deps-browser
 	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
 

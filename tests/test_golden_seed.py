@@ -103,5 +103,5 @@ def test_summary_stored_as_list_with_prompt_version(tmp_path: Path) -> None:
     (summary,) = store.summaries_of(1)
     store.close()
     assert summary.backend == "openai" and summary.model == MODEL
-    assert summary.prompt_version == "zh-digest-1"
+    assert summary.prompt_version == "zh-digest-2"
     assert summary.tokens_in > 0 and summary.tokens_out > 0

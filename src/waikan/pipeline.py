@@ -15,17 +15,23 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 from lxml import html as lxml_html
 
-from waikan.errors import ExtractError, FetchError, InputError, SummarizeError, WaikanError
+from waikan.dedupe.urls import canonicalize
+from waikan.errors import ExtractError, FetchError, InputError, WaikanError
 from waikan.extract import extract
-from waikan.fetch import fetch
+from waikan.fetch import FetchSettings, fetch
 from waikan.models import Post, Status
-from waikan.store import ArticleRecord, Store
-from waikan.summarize import SummaryRequest, backend_for
+from waikan.store import ArticleRecord, Store, SummaryRecord
+from waikan.summarize.variants import to_variant
 from waikan.workspace import Workspace
+
+if TYPE_CHECKING:
+    from waikan.config import Config
+    from waikan.summarize.service import Outcome
 
 HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
 
@@ -113,6 +119,7 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
     headers: dict[str, str] | None = None
     page_url: str | None
     if item.startswith(("http://", "https://")):
+        item = canonicalize(item)
         existing = ws.store.article_by_url(item)
         if existing is not None:
             return existing
@@ -123,13 +130,14 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
             user_agent=str(cfg["fetch.user_agent"]),
             allow_private=bool(cfg["fetch.allow_private_networks"]),
             max_redirects=int(cfg["fetch.max_redirects"]),
+            settings=FetchSettings.from_config(cfg),
         )
         raw, page_url, http_status, headers = got.content, got.url, got.status_code, got.headers
         url = item
     else:
         raw = read_file(Path(item), max_bytes)
         page_url = canonical_link(raw)
-        url = page_url or Path(item).resolve().as_uri()
+        url = canonicalize(page_url) if page_url else Path(item).resolve().as_uri()
     existing = ws.store.article_by_url(url)
     if existing is not None:
         return existing
@@ -158,10 +166,40 @@ def ingest(
             if on_error:
                 on_error(str(exc))
             continue
+        if record.status == Status.EXTRACTED.value:
+            record = _dedupe_one(ws, record)
         report.done.append(record)
         if on_item:
             on_item(record)
     return report
+
+
+# -- stage: dedupe ------------------------------------------------------------------
+
+
+def dedupe(
+    ws: Workspace,
+    ids: Iterable[int] | None = None,
+    on_item: Callable[[ArticleRecord], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> StageReport:
+    """Link extracted articles to their stories; non-canonical members become ``duplicate``."""
+    from waikan import dedupe as dedupe_mod
+
+    report = StageReport("dedupe")
+    wanted = None if ids is None else list(ids)
+    for decision in dedupe_mod.dedupe(ws.store, ws.config, wanted):
+        updated = ws.store.article(decision.article_id)
+        if updated is not None:
+            report.done.append(updated)
+            if on_item:
+                on_item(updated)
+    return report
+
+
+def _dedupe_one(ws: Workspace, record: ArticleRecord) -> ArticleRecord:
+    dedupe(ws, [record.id])
+    return ws.store.article(record.id) or record
 
 
 # -- stage: summarize ---------------------------------------------------------------
@@ -176,6 +214,7 @@ def summarize(
     """Summarize extracted articles (or the given ids); a failure leaves the status as it was."""
     report = StageReport("summarize")
     store = ws.store
+    dedupe(ws)  # never pay for a story twice: only canonical articles stay extracted
     if ids is None:
         todo = store.articles(status=Status.EXTRACTED.value)
     else:
@@ -194,34 +233,66 @@ def summarize(
         todo = [a for a in todo if a.status not in (Status.REJECTED.value, Status.DUPLICATE.value)]
     if not todo:
         return report
-    backend = backend_for(ws.config)
-    for article in todo:
-        request = SummaryRequest(
-            title=article.title,
-            source=article.source_name,
-            published=article.published,
-            paragraphs=article.paragraphs,
-            language=article.language,
-        )
-        try:
-            summary = backend.summarize(request)
-        except SummarizeError as exc:
-            report.errors.append(f"article {article.id}: {exc}")
-            if on_error:
-                on_error(f"article {article.id}: {exc}")
-            if "unreachable" in str(exc) or "timed out" in str(exc):
-                break  # the endpoint is down: the rest would fail the same way
-            continue
-        store.add_summary(article.id, summary)
-        updated = store.article(article.id)
-        assert updated is not None
-        report.done.append(updated)
+    # Glossary, cache, budget, guard and retry live in the summarize package (issue 3).
+    from waikan.summarize.service import summarize_articles
+
+    def done(outcome: Outcome) -> None:
+        report.done.append(outcome.article)
         if on_item:
-            on_item(updated)
+            on_item(outcome.article)
+
+    def failed(article: ArticleRecord, exc: WaikanError) -> None:
+        message = f"article {article.id}: {exc}"
+        report.errors.append(message)
+        if on_error:
+            on_error(message)
+
+    summarize_articles(ws, todo, done, failed)
     return report
 
 
-STAGES: tuple[tuple[str, Callable[..., StageReport]], ...] = (("summarize", summarize),)
+# -- stage: fetch (sources → discovered → fetched → extracted) ----------------------
+
+
+def fetch_sources(
+    ws: Workspace,
+    on_item: Callable[[ArticleRecord], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> StageReport:
+    """Poll the sources that are due and fetch what they list (see waikan.sources.poll)."""
+    from waikan.sources.poll import fetch_stage
+
+    got = fetch_stage(ws, on_item=on_item, on_error=on_error)
+    return StageReport("fetch", done=got.done, errors=got.errors)
+
+
+def publish(
+    ws: Workspace,
+    on_item: Callable[[ArticleRecord], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> StageReport:
+    """Review (auto-approve) and send to every destination (see waikan.publish.run)."""
+    from waikan.publish.run import publish as publish_run
+
+    got = publish_run(ws)
+    done = [a for i in got.published if (a := ws.store.article(i)) is not None]
+    errors = got.errors + [
+        f"delivery {d.id} (post {d.article_id} to {d.destination}) is uncertain: "
+        "see waikan publish --resolve"
+        for d in got.uncertain
+    ]
+    for message in errors:
+        if on_error:
+            on_error(message)
+    return StageReport("publish", done=done, errors=errors)
+
+
+STAGES: tuple[tuple[str, Callable[..., StageReport]], ...] = (
+    ("fetch", fetch_sources),
+    ("dedupe", dedupe),
+    ("summarize", summarize),
+    ("publish", publish),
+)
 
 
 def run(ws: Workspace) -> list[StageReport]:
@@ -238,27 +309,53 @@ def build_post(ws: Workspace, article_id: int) -> Post:
     if article is None:
         raise WaikanError(f"article {article_id} not found")
     summary = store.current_summary(article_id)
+    if summary is None and article.duplicate_of is not None:
+        raise WaikanError(
+            f"article {article_id} is a duplicate of article {article.duplicate_of}: "
+            f"waikan show {article.duplicate_of}"
+        )
     if summary is None:
         raise WaikanError(
             f"article {article_id} has no summary yet (status {article.status}); "
             "run: waikan summarize"
         )
+    post = post_from(ws.config, article, summary)
+    return with_outlets(ws, post)
+
+
+def with_outlets(ws: Workspace, post: Post) -> Post:
+    """The post with its story's outlets in ``meta["outlets"]`` (canonical first)."""
+    from dataclasses import replace
+
+    from waikan.dedupe.stories import story_of
+
+    story = story_of(ws.store, post.id)
+    if story is None:
+        return post
+    outlets = [o.as_dict() for o in story.outlets]
+    return replace(post, meta={**post.meta, "story": story.id, "outlets": outlets})
+
+
+def post_from(config: Config, article: ArticleRecord, summary: SummaryRecord) -> Post:
+    """The Post of a stored article and summary; the site build calls it for batches."""
     url = article.url if article.url.startswith(("http://", "https://")) else None
     return Post(
         id=article.id,
-        channel=str(ws.config["channel.name"]),
+        channel=str(config["channel.name"]),
         source=article.source_name,
         title=article.title,
         published=article.published,
         caption=article.caption,
         paragraphs=article.paragraphs,
-        summary=summary.paragraphs,
+        summary=to_variant(summary.paragraphs, str(config["channel.variant"])),
         url=url,
-        title_zh=summary.title_zh,
+        title_zh=to_variant([summary.title_zh], str(config["channel.variant"]))[0]
+        if summary.title_zh
+        else None,
         language=article.language,
         image_url=article.image_url,
         status=article.status,
-        reading_wpm=int(ws.config["channel.reading_wpm"]),
+        reading_wpm=int(config["channel.reading_wpm"]),
         is_excerpt=summary.is_excerpt,
-        meta={"variant": ws.config["channel.variant"]},
+        meta={"variant": config["channel.variant"]},
     )

@@ -21,6 +21,7 @@ from waikan.errors import ConfigError
 if TYPE_CHECKING:
     from waikan.config import Config
     from waikan.models import Post
+    from waikan.publish.base import PublisherFactory
     from waikan.summarize.base import Backend
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "waikan.summarize.extractive",
     "waikan.summarize.openai_compat",
     "waikan.render.formats",
+    "waikan.render.telegram",
+    "waikan.publish.telegram",
+    "waikan.publish.webhook",
+    "waikan.publish.email",
 )
 
 BackendFactory = Callable[["Config"], "Backend"]
@@ -39,6 +44,7 @@ Renderer = Callable[["Post"], str]
 class Registry:
     backends: dict[str, BackendFactory] = field(default_factory=dict)
     formats: dict[str, Renderer] = field(default_factory=dict)
+    publishers: dict[str, PublisherFactory] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def add_backend(self, name: str, factory: BackendFactory) -> None:
@@ -46,6 +52,10 @@ class Registry:
 
     def add_format(self, name: str, renderer: Renderer) -> None:
         self.formats[name] = renderer
+
+    def add_publisher(self, kind: str, factory: PublisherFactory) -> None:
+        """A destination type usable as ``type = "<kind>"`` in ``[publish.<id>]``."""
+        self.publishers[kind] = factory
 
     def backend(self, name: str, config: Config) -> Backend:
         try:

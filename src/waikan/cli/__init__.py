@@ -39,9 +39,35 @@ def cli(ctx: click.Context, home: str | None, settings: tuple[str, ...]) -> None
 
 
 def _register() -> None:
-    from waikan.cli import articles, demo, extract, workspace
+    from waikan.cli import (
+        articles,
+        demo,
+        doctor,
+        extract,
+        glossary,
+        publish,
+        run,
+        site,
+        sources,
+        stats,
+        stories,
+        workspace,
+    )
 
-    for module in (workspace, articles, extract, demo):
+    for module in (
+        workspace,
+        articles,
+        extract,
+        demo,
+        stories,
+        site,
+        publish,
+        sources,
+        run,
+        glossary,
+        stats,
+        doctor,
+    ):
         module.register(cli)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from waikan import pipeline
@@ -9,6 +11,7 @@ from waikan.cli._output import emit, error
 from waikan.cli._state import State
 from waikan.models import Status
 from waikan.render import render_post
+from waikan.summarize.review import current_findings
 
 
 @click.command()
@@ -57,14 +60,29 @@ def summarize(state: State, ids: tuple[int, ...], as_json: bool) -> None:
     "fmt",
     default="text",
     show_default=True,
-    type=click.Choice(["text", "markdown", "html", "json"]),
+    type=click.Choice(["text", "markdown", "html", "json", "telegram"]),
     help="Rendering.",
 )
 @click.pass_obj
 def show(state: State, article_id: int, fmt: str) -> None:
-    """Print the post of article ID."""
-    post = pipeline.build_post(state.workspace(), article_id)
-    click.echo(render_post(post, fmt))
+    """Print the post of article ID.
+
+    A summary held for review has its guard findings listed on stderr (and in
+    the json rendering's ``findings``), never in the text rendering.
+    """
+    ws = state.workspace()
+    post = pipeline.build_post(ws, article_id)
+    rendered = render_post(post, fmt)
+    findings = current_findings(ws.store, article_id)
+    if fmt == "json" and rendered.lstrip().startswith("{"):
+        fields = json.loads(rendered)
+        fields["findings"] = [{"kind": k, "message": m} for k, m in findings]
+        rendered = json.dumps(fields, ensure_ascii=False, indent=2)
+    click.echo(rendered)
+    if findings:
+        click.echo(f"waikan: article {article_id} is {post.status}; guard findings:", err=True)
+        for _kind, message in findings:
+            click.echo(f"  {message}", err=True)
 
 
 def register(group: click.Group) -> None:

@@ -35,7 +35,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
 )
-_CONTROL = frozenset(range(0x00, 0x09)) | frozenset(range(0x0E, 0x20))
+_CONTROL = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
 _SNIFF = 4096
 
 
@@ -47,7 +47,8 @@ def check_not_binary(data: bytes) -> None:
             raise ExtractError(f"not an HTML document ({what})")
     if any(head.startswith(bom) for bom, _ in _BOMS):
         return  # UTF-16/32 text legitimately contains NUL bytes
-    if b"\x00" in head or (head and sum(b in _CONTROL for b in head) > len(head) // 10):
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    if b"\x00" in head or controls > len(head) // 10:
         raise ExtractError("not an HTML document (binary data)")
 
 

@@ -8,6 +8,7 @@ paragraph, in order. Figures are left to :mod:`waikan.extract.caption`.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -24,6 +25,11 @@ _PROSE_CELL_WORDS = 25
 _RETRY_CHARS = 2000
 # …and is replaced when the default mode finds this many times more text.
 _RETRY_GAIN = 2
+# The page's declared articleBody replaces what was extracted when it is this many times longer.
+_DECLARED_GAIN = float(__import__("os").environ.get("WK_DG", "1.5"))
+_DECLARED_MIN_CHARS = 500
+_BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h\d|/blockquote)\b[^>]*>", re.I)
+_TAG = re.compile(r"<[^>]{0,500}>")
 
 
 @dataclass(frozen=True)
@@ -126,3 +132,29 @@ def trafilatura_blocks(tree: lxml.html.HtmlElement, url: str | None) -> list[Blo
         if _chars(wider) > _RETRY_GAIN * _chars(blocks):
             blocks = wider
     return blocks
+
+
+def declared_blocks(article_body: str | None) -> list[Block]:
+    """The JSON-LD ``articleBody`` as paragraphs: one per line (markup, if any, stripped)."""
+    if not article_body:
+        return []
+    text = article_body
+    if "<" in text:
+        text = _TAG.sub(" ", _BREAK_TAG.sub("\n", text))
+    out: list[Block] = []
+    for line in html.unescape(text).splitlines():
+        line = _WS.sub(" ", line).strip()
+        if line:
+            out.append(Block("p", line))
+    return out
+
+
+def prefer_declared(blocks: list[Block], declared: list[Block]) -> bool:
+    """True when the page's declared articleBody should replace the extracted body.
+
+    Some pages render the story with scripts and serve it only in JSON-LD;
+    trafilatura then finds a list of teasers instead. A declared body much
+    longer than what was extracted means extraction missed the story.
+    """
+    chars = _chars(declared)
+    return chars >= _DECLARED_MIN_CHARS and chars >= _DECLARED_GAIN * _chars(blocks)

@@ -174,8 +174,34 @@ def clean_blocks(blocks: Sequence[Block], *, title: str | None = None) -> list[B
         if is_furniture(block.text):
             continue
         out.append(block)
+    out = _drop_repeats(out)
     _drop_trailing_headings(out)
     return _strip_lead(out)
+
+
+def _drop_repeats(blocks: list[Block]) -> list[Block]:
+    import os
+    mode = os.environ.get("WK_DEDUP", "")
+    if not mode:
+        return blocks
+    counts: dict[str, int] = {}
+    for b in blocks:
+        k = _norm(b.text)
+        counts[k] = counts.get(k, 0) + 1
+    seen: set[str] = set()
+    out = []
+    maxw = int(os.environ.get("WK_DEDUP_W", "1000"))
+    for b in blocks:
+        k = _norm(b.text)
+        n = counts[k]
+        short = len(b.text.split()) <= maxw
+        if "B" in mode and n >= 3 and short:
+            continue
+        if "A" in mode and k in seen and short:
+            continue
+        seen.add(k)
+        out.append(b)
+    return out
 
 
 def _drop_trailing_headings(blocks: list[Block]) -> None:

@@ -6,7 +6,7 @@ The stages run top to bottom, each on what the previous one left:
 2. parse once with lxml;
 3. metadata and lead photo, read before trafilatura drops figures;
 4. body paragraphs from trafilatura's structured output;
-5. waikan's boilerplate rules (dateline, trailers, bylines, link blocks);
+5. waikan's boilerplate rules (dateline, trailers, bylines, related blocks);
 6. quality gates (not_article, paywalled, too_short) and the language.
 """
 
@@ -16,8 +16,9 @@ import py3langid
 
 from waikan.errors import ExtractError
 from waikan.extract import _html
-from waikan.extract.body import trafilatura_blocks
+from waikan.extract.body import declared_blocks, prefer_declared, trafilatura_blocks
 from waikan.extract.boilerplate import clean_blocks
+from waikan.extract.caption import lead_photo
 from waikan.extract.metadata import Metadata, extract_metadata
 from waikan.extract.quality import (
     NOT_ARTICLE,
@@ -27,14 +28,6 @@ from waikan.extract.quality import (
     reject_reason,
 )
 from waikan.models import Extracted
-
-try:
-    from waikan.extract.caption import lead_photo
-except ImportError:  # pragma: no cover - until caption.py lands (parallel work)
-    import lxml.html
-
-    def lead_photo(tree: lxml.html.HtmlElement, url: str | None) -> tuple[str | None, str | None]:
-        return None, None
 
 DEFAULT_MIN_WORDS = 120
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -94,11 +87,15 @@ def extract(
 
     # 5. waikan's boilerplate rules
     blocks = clean_blocks(raw, title=meta.title)
+    declared = declared_blocks(meta.article_body)
+    if declared and prefer_declared(blocks, declared):
+        raw = declared
+        blocks = clean_blocks(declared, title=meta.title)
 
     # 6. quality gates and language
     paragraphs = tuple(b.text for b in blocks)
     reason = reject_reason(
-        blocks, signals, min_words=min_words, raw=raw, linked=link_share(tree, blocks)
+        blocks, signals, min_words=min_words, raw=raw, linked=lambda: link_share(tree, blocks)
     )
     return Extracted(
         title=meta.title,

@@ -106,6 +106,8 @@ class Metadata:
     language: str | None = None
     is_accessible_for_free: bool | None = None
     page_type: str | None = None
+    # the article's JSON-LD ``articleBody``, raw: a fallback for pages whose text is script-rendered
+    article_body: str | None = None
 
 
 # ---------------------------------------------------------------- helpers
@@ -855,4 +857,10 @@ def extract_metadata(tree: lxml.html.HtmlElement, url: str | None) -> Metadata:
         language=_language(tree, meta, article),
         is_accessible_for_free=_free(article),
         page_type=page_type,
+        article_body=_article_body(article),
     )
+
+
+def _article_body(article: JsonObj | None) -> str | None:
+    value = article.get("articleBody") if article else None
+    return value if isinstance(value, str) and value.strip() else None

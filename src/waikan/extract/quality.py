@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+import statistics
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import lxml.html
@@ -50,6 +51,8 @@ _WORD = re.compile(r"\w+")
 # Share of body words that are the text of the page's own links; on the corpus
 # no article exceeds 0.5, while a list of headlines is close to 1.
 _INDEX_LINK_SHARE = 0.6
+# Headlines are short: a body whose typical paragraph is shorter than this may be a list.
+_SHORT_BLOCK_WORDS = 20
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,14 @@ def reject_reason(
     *,
     min_words: int,
     raw: Sequence[Block] = (),
-    linked: float = 0.0,
+    linked: Callable[[], float] = lambda: 0.0,
 ) -> str | None:
     """The first gate that fails, in order: not_article, paywalled, too_short.
 
     ``blocks`` is the cleaned body; ``raw`` is what trafilatura returned before
     the boilerplate rules, where subscribe-wall wording still shows;
-    ``linked`` is :func:`link_share` of the cleaned body.
+    ``linked`` computes :func:`link_share` of the cleaned body; it is only
+    called for pages that look like lists (it walks every link of the page).
     """
     n = words(blocks)
     is_article = bool(signals.types & _ARTICLE_TYPES) or signals.og_type == "article"
@@ -150,7 +154,10 @@ def reject_reason(
         return NOT_ARTICLE
     if (signals.types & _INDEX_TYPES) and not is_article:
         return NOT_ARTICLE
-    if not blocks or linked >= _INDEX_LINK_SHARE:
+    if not blocks:
+        return NOT_ARTICLE
+    short_blocks = statistics.median(len(b.text.split()) for b in blocks) < _SHORT_BLOCK_WORDS
+    if (short_blocks or not is_article) and linked() >= _INDEX_LINK_SHARE:
         return NOT_ARTICLE
     listy = sum(len(b.text.split()) for b in blocks if b.kind in ("li", "h", "row"))
     if not is_article and n and listy / n > 0.6 and len(blocks) >= 8:

@@ -1,49 +1,70 @@
-"""Fetching one URL for ``waikan add``: size-capped, redirect-checked, private nets refused.
+"""Fetching: the polite async client for sources and a sync entry point for ``waikan add``.
 
-This is the single-page path. The polite crawler for sources (per-host
-limits, robots.txt, conditional GET, retries) builds on the same guard.
+Everything goes through :class:`~waikan.fetch.client.Fetcher` (per-host
+limits, robots.txt, conditional GET, caps, retries) whose connections are
+opened only by the SSRF guard's network backend. :func:`fetch` runs one
+request on it for callers that are not async; a URL a user gives to
+``waikan add`` is fetched without consulting robots.txt, like a browser.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import socket
-from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from waikan.errors import FetchError
+from waikan.fetch.client import (
+    FEED_ACCEPT,
+    HTML_ACCEPT,
+    Fetched,
+    Fetcher,
+    FetchSettings,
+    PermanentFetchError,
+    RobotsDisallowedError,
+    TooLargeError,
+    TransientFetchError,
+)
+from waikan.fetch.guard import BlockedAddressError, _refuse, check_scheme, ip_literal
 
-
-@dataclass(frozen=True)
-class Fetched:
-    url: str
-    status_code: int
-    content: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+__all__ = [
+    "FEED_ACCEPT",
+    "HTML_ACCEPT",
+    "BlockedAddressError",
+    "FetchSettings",
+    "Fetched",
+    "Fetcher",
+    "PermanentFetchError",
+    "RobotsDisallowedError",
+    "TooLargeError",
+    "TransientFetchError",
+    "check_url",
+    "fetch",
+]
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse non-http(s) URLs and hosts resolving to non-public addresses (SSRF)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"{url}: only http and https URLs can be fetched")
+    """Refuse non-http(s) URLs and hosts resolving to non-public addresses (blocking DNS).
+
+    For callers outside the fetcher (webhook targets); the fetcher itself checks
+    every hop and pins the connection to the checked address.
+    """
+    check_scheme(url)
     if allow_private:
         return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = ip_literal(host)
+    if literal is not None:
+        _refuse(url, [str(literal)])
+        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"{url}: cannot resolve host {parts.hostname}: {exc}") from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        if not addr.is_global or addr.is_multicast:
-            raise FetchError(
-                f"{url}: refusing to fetch a private address ({addr}); "
-                "set fetch.allow_private_networks = true to allow it"
-            )
+        raise FetchError(f"{url}: cannot resolve host {host}: {exc}") from None
+    _refuse(url, [str(info[4][0]) for info in infos])
 
 
 def fetch(
@@ -54,36 +75,29 @@ def fetch(
     user_agent: str,
     allow_private: bool = False,
     max_redirects: int = 5,
-    transport: httpx.BaseTransport | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    settings: FetchSettings | None = None,
 ) -> Fetched:
-    """GET ``url``, following redirects by hand so every hop passes :func:`check_url`."""
-    headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-    with httpx.Client(
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        transport=transport,
-        headers=headers,
-    ) as client:
-        current = url
-        for _hop in range(max_redirects + 1):
-            check_url(current, allow_private=allow_private)
-            try:
-                with client.stream("GET", current) as resp:
-                    if resp.is_redirect and "location" in resp.headers:
-                        current = urljoin(current, resp.headers["location"])
-                        continue
-                    if resp.status_code >= 400:
-                        raise FetchError(f"{current}: HTTP {resp.status_code}")
-                    body = bytearray()
-                    for chunk in resp.iter_bytes():  # decompressed: caps bombs too
-                        body += chunk
-                        if len(body) > max_bytes:
-                            raise FetchError(
-                                f"{current}: response larger than fetch.max_bytes ({max_bytes})"
-                            )
-                    return Fetched(str(resp.url), resp.status_code, bytes(body), dict(resp.headers))
-            except httpx.TimeoutException:
-                raise FetchError(f"{current}: timed out after {timeout:g} s") from None
-            except httpx.HTTPError as exc:
-                raise FetchError(f"{current}: {type(exc).__name__}: {exc}") from None
-        raise FetchError(f"{url}: more than {max_redirects} redirects")
+    """GET one page now (blocking); every hop passes the guard; robots.txt is not consulted."""
+    if settings is None:
+        settings = FetchSettings(
+            user_agent=user_agent, timeout=timeout, retries=0, allow_private=allow_private
+        )
+    from dataclasses import replace
+
+    settings = replace(
+        settings,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        user_agent=user_agent,
+        allow_private=allow_private,
+        max_redirects=max_redirects,
+        obey_robots=False,
+        host_delay=0.0,
+    )
+
+    async def one() -> Fetched:
+        async with Fetcher(settings, transport=transport) as fetcher:
+            return await fetcher.get(url)
+
+    return asyncio.run(one())

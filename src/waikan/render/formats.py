@@ -29,7 +29,15 @@ def render_text(post: Post) -> str:
     if head:
         blocks.append("\n".join(head))
     blocks.extend(post.paragraphs)
+    if len(outlets := post_outlets(post)) > 1:
+        blocks.append("报道来源：" + "、".join(str(o["source"] or o["url"]) for o in outlets))
     return "\n\n".join(blocks)
+
+
+def post_outlets(post: Post) -> list[dict[str, Any]]:
+    """The story's outlets (canonical first) that dedupe put in ``meta``; [] when unknown."""
+    found = post.meta.get("outlets")
+    return [o for o in found if isinstance(o, dict)] if isinstance(found, list) else []
 
 
 def post_fields(post: Post) -> dict[str, Any]:
@@ -53,6 +61,7 @@ def post_fields(post: Post) -> dict[str, Any]:
         "paragraphs": list(post.paragraphs),
         "language": post.language,
         "status": post.status,
+        "outlets": post_outlets(post),
     }
 
 
@@ -73,6 +82,15 @@ def render_markdown(post: Post) -> str:
     body += [_md_escape(p) for p in post.paragraphs]
     if post.url:
         body.append(f"<{post.url}>")
+    if len(outlets := post_outlets(post)) > 1:
+        body.append(
+            "\n".join(
+                f"- [{_md_escape(str(o['source'] or o['url']))}](<{o['url']}>)"
+                if o.get("url")
+                else f"- {_md_escape(str(o['source']))}"
+                for o in outlets
+            )
+        )
     return "---\n" + "\n".join(front) + "\n---\n\n" + "\n\n".join(body) + "\n"
 
 
@@ -85,7 +103,11 @@ def _md_escape(text: str) -> str:
 
 def render_html(post: Post) -> str:
     return _env.get_template("post.html").render(
-        post=post, title_line=title_line(post), meta=meta_line(post), timestamp=timestamp(post)
+        post=post,
+        title_line=title_line(post),
+        meta=meta_line(post),
+        timestamp=timestamp(post),
+        outlets=post_outlets(post),
     )
 
 

@@ -12,9 +12,9 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import Engine, String, create_engine, event, insert, select, type_coerce, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,7 +23,7 @@ from waikan.models import Extracted, Status, Summary
 from waikan.store import schema
 from waikan.store.migrations import migrate
 
-__all__ = ["ArticleRecord", "Store", "SummaryRecord", "open_store"]
+__all__ = ["ArticleRecord", "PostStamp", "Store", "SummaryRecord", "open_store"]
 
 
 def _now() -> datetime:
@@ -62,6 +62,22 @@ class SummaryRecord:
     is_excerpt: bool
     tokens_in: int
     tokens_out: int
+
+
+class PostStamp(NamedTuple):
+    """What a site build needs to know whether a post changed, without loading its text.
+
+    A named tuple, not a dataclass: a build makes one per post, ten thousand at a time.
+    """
+
+    article_id: int
+    post_id: int
+    revision: int
+    summary_id: int
+    status: str
+    source_name: str | None
+    published: str | None
+    updated: str  # latest change of the article or its post, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
 
 
 def _article(row: Any) -> ArticleRecord:
@@ -107,6 +123,25 @@ def body_sha256(paragraphs: Sequence[str]) -> str:
     text = " ".join(" ".join(paragraphs).split()).casefold()
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+
+def _extraction_values(extracted: Extracted) -> dict[str, Any]:
+    """The article columns an extraction fills (shared by add and complete)."""
+    status = Status.REJECTED if extracted.reject_reason else Status.EXTRACTED
+    return {
+        "source_name": extracted.source,
+        "status": status.value,
+        "reason": extracted.reject_reason,
+        "title": extracted.title,
+        "published": extracted.published,
+        "modified": extracted.modified,
+        "authors": list(extracted.authors),
+        "caption": extracted.caption,
+        "image_url": extracted.image_url,
+        "paragraphs": list(extracted.paragraphs),
+        "language": extracted.language,
+        "word_count": extracted.word_count,
+        "body_sha256": body_sha256(extracted.paragraphs) if extracted.paragraphs else None,
+    }
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -201,34 +236,59 @@ class Store:
         raw: bytes,
         http_status: int | None = None,
         headers: dict[str, str] | None = None,
+        source_id: int | None = None,
     ) -> ArticleRecord:
         """Store the raw page and its extraction in one transaction (all or nothing)."""
-        status = Status.REJECTED if extracted.reject_reason else Status.EXTRACTED
         now = _now()
         with self._tx() as c:
             raw_id = self.save_raw(url, raw, status_code=http_status, headers=headers, conn=c)
             new_id = c.execute(
                 insert(schema.articles).values(
                     url=url,
-                    source_name=extracted.source,
-                    status=status.value,
-                    reason=extracted.reject_reason,
-                    title=extracted.title,
-                    published=extracted.published,
-                    modified=extracted.modified,
-                    authors=list(extracted.authors),
-                    caption=extracted.caption,
-                    image_url=extracted.image_url,
-                    paragraphs=list(extracted.paragraphs),
-                    language=extracted.language,
-                    word_count=extracted.word_count,
-                    body_sha256=body_sha256(extracted.paragraphs) if extracted.paragraphs else None,
+                    source_id=source_id,
                     raw_id=raw_id,
                     created_at=now,
                     updated_at=now,
+                    **_extraction_values(extracted),
                 )
             ).inserted_primary_key[0]
         found = self.article(int(new_id))
+        assert found is not None
+        return found
+
+    def complete_article(
+        self,
+        article_id: int,
+        extracted: Extracted,
+        *,
+        raw: bytes,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+        status: Status | None = None,
+        reason: str | None = None,
+    ) -> ArticleRecord:
+        """A ``discovered`` row becomes extracted (or rejected) with its raw page: one commit.
+
+        ``status``/``reason`` override the extraction's verdict (a source filter rejects).
+        """
+        values = _extraction_values(extracted)
+        if status is not None:
+            values.update(status=status.value, reason=reason)
+        if values["source_name"] is None:
+            values.pop("source_name")  # keep the source's name given at discovery
+        with self._tx() as c:
+            url = c.scalar(
+                select(schema.articles.c.url).where(schema.articles.c.id == article_id)
+            )
+            raw_id = self.save_raw(
+                str(url), raw, status_code=http_status, headers=headers, conn=c
+            )
+            c.execute(
+                update(schema.articles)
+                .where(schema.articles.c.id == article_id)
+                .values(raw_id=raw_id, updated_at=_now(), **values)
+            )
+        found = self.article(article_id)
         assert found is not None
         return found
 
@@ -269,8 +329,19 @@ class Store:
             return {s: int(n) for s, n in c.execute(q)}
 
     # -- summaries and posts ---------------------------------------------
-    def add_summary(self, article_id: int, summary: Summary) -> int:
-        """Record a summary, point the article's post at it, mark it summarized: one commit."""
+    def add_summary(
+        self,
+        article_id: int,
+        summary: Summary,
+        *,
+        status: Status = Status.SUMMARIZED,
+        findings: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Record a summary, point the article's post at it, set its status: one commit.
+
+        ``findings`` are the guard's (kind, message) pairs; a summary that failed
+        the guard is stored with them and ``status=needs_review``.
+        """
         now = _now()
         with self._tx() as c:
             sid = int(
@@ -310,12 +381,27 @@ class Store:
                     .where(schema.posts.c.id == post.id)
                     .values(summary_id=sid, revision=post.revision + 1, updated_at=now)
                 )
+            if findings:
+                c.execute(
+                    insert(schema.summary_findings),
+                    [
+                        {"summary_id": sid, "article_id": article_id, "kind": k, "message": m}
+                        for k, m in findings
+                    ],
+                )
             c.execute(
                 update(schema.articles)
                 .where(schema.articles.c.id == article_id)
-                .values(status=Status.SUMMARIZED.value, reason=None, updated_at=now)
+                .values(status=status.value, reason=None, updated_at=now)
             )
         return sid
+
+    def findings_of(self, summary_id: int) -> list[tuple[str, str]]:
+        """The guard's (kind, message) findings stored with a summary."""
+        t = schema.summary_findings
+        q = select(t.c.kind, t.c.message).where(t.c.summary_id == summary_id).order_by(t.c.id)
+        with self.engine.connect() as c:
+            return [(k, m) for k, m in c.execute(q)]
 
     def current_summary(self, article_id: int) -> SummaryRecord | None:
         q = (
@@ -336,6 +422,66 @@ class Store:
         with self.engine.connect() as c:
             return [_summary(r) for r in c.execute(q)]
 
+    def post_stamps(self, statuses: Sequence[str]) -> list[PostStamp]:
+        """One light row per post whose article is in ``statuses``, oldest post first."""
+        a, p = schema.articles, schema.posts
+        q = (
+            select(
+                a.c.id,
+                p.c.id,
+                p.c.revision,
+                p.c.summary_id,
+                a.c.status,
+                a.c.source_name,
+                a.c.published,
+                # Raw column text: parsing 10,000 datetimes costs more than the query.
+                type_coerce(a.c.updated_at, String),
+                type_coerce(p.c.updated_at, String),
+            )
+            .join(p, p.c.article_id == a.c.id)
+            .where(a.c.status.in_(list(statuses)))
+            .order_by(p.c.id)
+        )
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        return [
+            PostStamp(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _stamp_time(max(r[7], r[8])))
+            for r in rows
+        ]
+
+    def post_records(
+        self, article_ids: Sequence[int]
+    ) -> list[tuple[ArticleRecord, SummaryRecord]]:
+        """Articles with their current summary, in batches (a site build loads thousands)."""
+        out: list[tuple[ArticleRecord, SummaryRecord]] = []
+        ids = list(article_ids)
+        s, p = schema.summaries, schema.posts
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            q = (
+                select(schema.articles, *[col.label(f"s_{col.name}") for col in s.c])
+                .join(p, p.c.article_id == schema.articles.c.id)
+                .join(s, s.c.id == p.c.summary_id)
+                .where(schema.articles.c.id.in_(chunk))
+            )
+            with self.engine.connect() as c:
+                for row in c.execute(q):
+                    m = row._mapping
+                    summary = SummaryRecord(
+                        id=m["s_id"],
+                        article_id=m["s_article_id"],
+                        backend=m["s_backend"],
+                        model=m["s_model"],
+                        prompt_version=m["s_prompt_version"],
+                        paragraphs=tuple(m["s_paragraphs"]),
+                        title_zh=m["s_title_zh"],
+                        is_excerpt=bool(m["s_is_excerpt"]),
+                        tokens_in=m["s_tokens_in"],
+                        tokens_out=m["s_tokens_out"],
+                    )
+                    out.append((_article(row), summary))
+        return out
+
     # -- helpers -----------------------------------------------------------
     def _maybe_tx(self, conn: Connection | None) -> Any:
         if conn is not None:
@@ -350,6 +496,23 @@ class Store:
             for table in schema.metadata.sorted_tables:
                 for row in c.execute(select(table)):
                     yield {"table": table.name, **{k: _plain(v) for k, v in row._mapping.items()}}
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stamp_time(value: Any) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` from a stored timestamp (SQLite text or a datetime)."""
+    if isinstance(value, datetime):
+        return _iso(_aware(value))
+    text = str(value).replace(" ", "T")[:26]
+    return (text + ".000000"[: 26 - len(text)] if len(text) < 26 else text) + "Z"
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, false, insert, select
+from sqlalchemy.schema import CreateTable
 
 from waikan.store import schema
 
@@ -21,12 +22,52 @@ def m001_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.V1_TABLES))
 
 
-MIGRATIONS: tuple[tuple[str, Migration], ...] = (("m001_initial", m001_initial),)
+def m002_dedupe(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.DEDUPE_TABLES), checkfirst=True)
+    if conn.scalar(select(schema.dedupe_state.c.id).where(schema.dedupe_state.c.id == 1)) is None:
+        conn.execute(insert(schema.dedupe_state).values(id=1, seq=0))
+
+
+def m003_publish(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.PUBLISH_TABLES), checkfirst=True)
+
+
+def m004_sources(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.SOURCE_TABLES), checkfirst=True)
+
+
+def m005_summarize(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.SUMMARIZE_TABLES), checkfirst=True)
+
+
+def m006_site(conn: Connection) -> None:
+    # A covering index: a site build lists every post without reading article bodies.
+    schema.ix_articles_site.create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("m001_initial", m001_initial),
+    ("m002_dedupe", m002_dedupe),
+    ("m003_publish", m003_publish),
+    ("m004_sources", m004_sources),
+    ("m005_summarize", m005_summarize),
+    ("m006_site", m006_site),
+)
+
+
+def _lock(conn: Connection) -> None:
+    """Serialize migrators: several processes may open a fresh database at once."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7406153)")
+    else:
+        # A write statement takes SQLite's write lock until commit; others wait (busy_timeout).
+        conn.execute(delete(schema.migrations).where(false()))
 
 
 def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations inside the caller's transaction; return their names."""
-    schema.migrations.create(conn, checkfirst=True)
+    conn.execute(CreateTable(schema.migrations, if_not_exists=True))
+    _lock(conn)
     done = set(conn.scalars(select(schema.migrations.c.name)))
     applied = []
     for name, fn in MIGRATIONS:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -113,3 +114,205 @@ posts = Table(
 )
 
 V1_TABLES = (sources, raw_responses, articles, summaries, posts)
+
+# -- dedupe (m002_dedupe): signatures, stories and their members --------------------
+
+dedupe_state = Table(
+    "dedupe_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # Bumped first thing in every dedupe transaction: the row lock serialises deciders.
+    Column("seq", Integer, nullable=False, default=0),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("canonical_id", Integer, ForeignKey("articles.id"), nullable=False),
+    Column("title", Text, nullable=True),
+    Column("published", String(20), nullable=True),
+    Column("pending_update_id", Integer, ForeignKey("articles.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_stories_canonical", "canonical_id"),
+)
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id"), primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("scheme", String(40), nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("body_sha256", String(64), nullable=True),
+    Column("minhash", LargeBinary, nullable=False),
+    Column("shingles", Integer, nullable=False),
+    Column("terms", JSON, nullable=False, default=list),
+    Column("published", String(20), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_signatures_canonical_url", "canonical_url"),
+    Index("ix_signatures_body_sha256", "body_sha256"),
+)
+
+story_members = Table(
+    "story_members",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id"), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    # canonical | url | body | near | story | update
+    Column("relation", String(20), nullable=False),
+    Column("matched_id", Integer, ForeignKey("articles.id"), nullable=True),
+    Column("similarity", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_story_members_story", "story_id"),
+)
+
+DEDUPE_TABLES = (dedupe_state, stories, signatures, story_members)
+
+# -- publishing (m003_publish): the outbox and the audit log -------------------------
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("destination", String(100), nullable=False),
+    # pending | sending | sent | failed | uncertain | deleted
+    Column("status", String(20), nullable=False),
+    # Sent message ids and the one step in flight, committed around every remote call.
+    Column("remote", JSON, nullable=False, default=dict),
+    Column("batch", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("article_id", "revision", "destination", name="uq_outbox_key"),
+    Index("ix_outbox_status", "status"),
+    Index("ix_outbox_destination_sent", "destination", "sent_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id"), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_audit_log_article", "article_id"),
+)
+
+PUBLISH_TABLES = (outbox, audit_log)
+
+# -- sources and fetching (m004_sources): poll state, seen items, fetch attempts -------
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("polls", Integer, nullable=False, default=0),
+    Column("last_polled_at", DateTime(timezone=True), nullable=True),
+    Column("next_poll_at", DateTime(timezone=True), nullable=True),
+    Column("last_status", String(40), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("errors", Integer, nullable=False, default=0),
+)
+
+# Every item URL a source has listed, taken or not: a new source's backfill skips
+# the items it already lists, and later polls take only URLs not seen before.
+source_items = Table(
+    "source_items",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("taken", Boolean, nullable=False, default=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source_id", "url", name="uq_source_items"),
+)
+
+# Transient fetch failures per article: after fetch.max_attempts runs it is failed.
+fetch_attempts = Table(
+    "fetch_attempts",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id"), primary_key=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+SOURCE_TABLES = (source_state, source_items, fetch_attempts)
+
+# -- summaries you can trust (issue 3): guard findings, spend, cache, user glossary ----
+
+summary_findings = Table(
+    "summary_findings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("summary_id", Integer, ForeignKey("summaries.id"), nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_summary_findings_summary", "summary_id"),
+)
+
+llm_spend = Table(
+    "llm_spend",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("calls", Integer, nullable=False, default=0),
+    Column("cached", Integer, nullable=False, default=0),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+)
+
+summary_cache = Table(
+    "summary_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("backend", String(50), nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("prompt_version", String(50), nullable=True),
+    Column("paragraphs", JSON, nullable=False),
+    Column("title_zh", Text, nullable=True),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("findings", JSON, nullable=False, default=list),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+glossary_entries = Table(
+    "glossary_entries",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("en", String(300), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("zh_hans", String(200), nullable=False),
+    Column("zh_hant_tw", String(200), nullable=False, default=""),
+    Column("zh_hant_hk", String(200), nullable=False, default=""),
+    Column("variants", JSON, nullable=False, default=list),
+    Column("aliases", JSON, nullable=False, default=list),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+SUMMARIZE_TABLES = (summary_findings, llm_spend, summary_cache, glossary_entries)
+
+# -- site builds (m006_site): the posts list read without touching article bodies ----
+
+ix_articles_site = Index(
+    "ix_articles_site",
+    articles.c.status,
+    articles.c.id,
+    articles.c.source_name,
+    articles.c.published,
+    articles.c.updated_at,
+)

@@ -18,11 +18,19 @@ from waikan.models import Summary
 
 @dataclass(frozen=True)
 class SummaryRequest:
+    """One article to summarize.
+
+    ``glossary`` holds (English, Chinese) standard names found in the article;
+    ``feedback`` the guard's problems with a previous answer, for the one retry.
+    """
+
     title: str | None
     source: str | None
     published: str | None
     paragraphs: tuple[str, ...]
     language: str | None = None
+    glossary: tuple[tuple[str, str], ...] = ()
+    feedback: tuple[str, ...] = ()
 
 
 class Backend(Protocol):

@@ -8,6 +8,7 @@ speak as the instructions (prompt injection).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -25,8 +26,19 @@ class Prompt:
     user: str
 
     def messages(
-        self, *, title: str | None, source: str | None, published: str | None, article: str
+        self,
+        *,
+        title: str | None,
+        source: str | None,
+        published: str | None,
+        article: str,
+        glossary: Sequence[tuple[str, str]] = (),
+        feedback: Sequence[str] = (),
+        part: str = "",
     ) -> list[dict[str, str]]:
+        """Chat messages; ``glossary`` is (English, Chinese) pairs, ``feedback`` past problems."""
+        names = "".join(f"{_defuse(en)} = {zh}\n" for en, zh in glossary)
+        problems = "".join(f"- {_defuse(p)}\n" for p in feedback)
         fields = {
             "title": _defuse(title or ""),
             "source": _defuse(source or ""),
@@ -34,6 +46,11 @@ class Prompt:
             "article": _defuse(article),
             "open": OPEN,
             "close": CLOSE,
+            "glossary": f"\n译名表（文中出现的名字）：\n{names}" if names else "",
+            "feedback": (
+                f"\n上一次的回答有以下问题，请重写并全部改正：\n{problems}" if problems else ""
+            ),
+            "part": part,
         }
         return [
             {"role": "system", "content": _fill(self.system, fields)},
@@ -50,8 +67,8 @@ def _defuse(text: str) -> str:
     return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
 
 
-def load_prompt(path: str | Path | None = None) -> Prompt:
-    """The prompt at ``path``, or the built-in one."""
+def load_prompt(path: str | Path | None = None, builtin: str = "summary.txt") -> Prompt:
+    """The prompt at ``path``, or the built-in one named ``builtin``."""
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -59,7 +76,7 @@ def load_prompt(path: str | Path | None = None) -> Prompt:
             raise ConfigError(f"cannot read summarize.prompt_file {path}: {exc.strerror}") from None
         where = str(path)
     else:
-        text = files("waikan.summarize").joinpath("prompts/summary.txt").read_text("utf-8")
+        text = files("waikan.summarize").joinpath(f"prompts/{builtin}").read_text("utf-8")
         where = "built-in prompt"
     return parse_prompt(text, where)
 

@@ -1,0 +1,111 @@
+"""Extraction speed: waikan's full extract() against plain trafilatura.bare_extraction.
+
+usage: python bench/run.py [--repeats N] [--limit N]
+
+waikan does more than trafilatura (metadata, lead photo, boilerplate rules,
+quality gates, language), so the figure is a ratio measured in the same run
+on the same machine: pages/second of waikan divided by pages/second of
+``trafilatura.bare_extraction(html)``. Passes alternate between the two (the
+order flips each repeat so neither always runs on a warm cache) and the
+ratio uses the medians. Exit status 1 when the ratio is below the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+TARGET_RATIO = 0.8
+
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("WAIKAN_CORPUS", ROOT.parent / "shared" / "corpus")).resolve()
+
+
+def load_pages(corpus: Path, limit: int | None) -> list[bytes]:
+    paths = sorted(corpus.glob("*/html/*.html.gz"))[:limit]
+    out = []
+    for path in paths:
+        with gzip.open(path) as fh:
+            out.append(fh.read())
+    return out
+
+
+def timed_pass(fn: Callable[[bytes], object], pages: list[bytes]) -> float:
+    """Pages per second for one pass over every page."""
+    gc.collect()
+    started = time.perf_counter()
+    for html in pages:
+        fn(html)
+    return len(pages) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import trafilatura
+
+    from waikan.extract import extract
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N pages")
+    args = ap.parse_args(argv)
+
+    pages = load_pages(corpus_dir(), args.limit)
+    ours: list[float] = []
+    theirs: list[float] = []
+
+    def waikan_fn(html: bytes) -> object:
+        return extract(html)
+
+    def trafilatura_fn(html: bytes) -> object:
+        return trafilatura.bare_extraction(html)
+
+    for html in pages[:5]:  # warm-up: model loads and imports are not per-page costs
+        waikan_fn(html)
+        trafilatura_fn(html)
+    for repeat in range(args.repeats):
+        order = [(waikan_fn, ours), (trafilatura_fn, theirs)]
+        for fn, sink in order if repeat % 2 == 0 else order[::-1]:
+            sink.append(timed_pass(fn, pages))
+    w, t = statistics.median(ours), statistics.median(theirs)
+    ratio = w / t
+    verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
+    print(f"pages: {len(pages)}  repeats: {args.repeats}")
+    rows = (("waikan extract", w, ours), ("trafilatura bare_extract", t, theirs))
+    for name, median, passes in rows:
+        listed = ", ".join(f"{x:.1f}" for x in passes)
+        print(f"{name:24} {median:7.1f} pages/s  (passes: {listed})")
+    print(f"ratio {ratio:.3f}  target >= {TARGET_RATIO}  {verdict}")
+    return 0 if ratio >= TARGET_RATIO else 1
+
+
+def run_all() -> int:
+    """Every benchmark in turn; the exit status is 1 when any target is missed."""
+    import bench_site
+
+    results = [main()]
+    print("\n== site build (bench/bench_site.py)")
+    results.append(bench_site.main([]))
+    import bench_publish
+
+    print("\n== publishing (bench/bench_publish.py)")
+    results.append(bench_publish.main([]))
+    import bench_fetch
+
+    print("\n== waikan fetch over loopback (bench/bench_fetch.py)")
+    results.append(bench_fetch.main([]))
+    return max(results)
+
+
+if __name__ == "__main__":
+    sys.exit(run_all())

@@ -1,0 +1,317 @@
+"""The summarize stage for real: glossary, cache, budget, guard, one retry, parallel calls.
+
+For each article, in order:
+1. the glossary entries the article mentions go into the request;
+2. the cache, keyed by (normalized body hash, prompt version, model, glossary
+   hits), answers repeats and duplicates without a call;
+3. the daily budget must have room, else the run stops and articles stay
+   pending;
+4. a long article is condensed chunk by chunk (map) before the summary (reduce);
+5. the guard checks the answer; a failing one is retried once with the
+   problems listed, and a second failure goes to ``needs_review`` with its
+   findings stored — never to ``summarized``.
+
+Articles run on ``llm.concurrency`` threads; the first error that dooms the
+rest (endpoint down, key rejected, budget spent) stops new work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from waikan.errors import SummarizeError, WaikanError
+from waikan.models import Status, Summary
+from waikan.store import ArticleRecord, Store, body_sha256, schema
+from waikan.summarize import backend_for
+from waikan.summarize.base import Backend, SummaryRequest
+from waikan.summarize.budget import Budget, BudgetExceeded
+from waikan.summarize.glossary import Entry, Glossary, Hit, builtin, read_file
+from waikan.summarize.glossary_store import user_entries
+from waikan.summarize.guard import Article, Finding, check
+from waikan.summarize.openai_compat import EndpointDown, KeyRejected, OpenAICompatBackend
+from waikan.summarize.prompt import load_prompt
+from waikan.summarize.tokens import count_messages, count_tokens
+
+if TYPE_CHECKING:
+    from waikan.config import Config
+    from waikan.workspace import Workspace
+
+__all__ = ["Outcome", "Summarizer", "load_glossary", "user_entries"]
+
+MAX_GLOSSARY_LINES = 30
+_STOPPERS = (EndpointDown, KeyRejected, BudgetExceeded)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    article: ArticleRecord
+    findings: tuple[Finding, ...] = ()
+    calls: int = 0
+    cached: bool = False
+
+
+def load_glossary(store: Store, config: Config) -> Glossary:
+    """Built-in < ``summarize.glossary_file`` < user entries in the store."""
+    layers: list[Sequence[Entry]] = [builtin()]
+    extra = str(config["summarize.glossary_file"])
+    if extra:
+        layers.append(read_file(Path(config.home) / extra))
+    layers.append(user_entries(store))
+    return Glossary.of(*layers)
+
+
+def cache_key(article: ArticleRecord, prompt_version: str, model: str, hits: list[Hit]) -> str:
+    body = article.body_sha256 or body_sha256(article.paragraphs)
+    names = ",".join(sorted(f"{h.entry.key}={h.entry.zh_hans}" for h in hits))
+    raw = f"{body}|{prompt_version}|{model}|{names}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class Summarizer:
+    def __init__(self, ws: Workspace, backend: Backend | None = None) -> None:
+        self.ws = ws
+        self.store = ws.store
+        self.config = ws.config
+        self.backend = backend or backend_for(ws.config)
+        self.glossary = load_glossary(self.store, ws.config)
+        self.budget = Budget(self.store, ws.config)
+        self.min_han = int(ws.config["summarize.min_han"])
+        self.max_han = int(ws.config["summarize.max_han"])
+        self.context_tokens = int(ws.config["llm.context_tokens"])
+        self.concurrency = int(ws.config["llm.concurrency"])
+        self._inflight: dict[str, threading.Lock] = {}
+        self._inflight_lock = threading.Lock()
+        self.stop: WaikanError | None = None
+
+    # -- many articles ---------------------------------------------------------------
+    def run(
+        self,
+        articles: Sequence[ArticleRecord],
+        on_done: Callable[[Outcome], None],
+        on_error: Callable[[ArticleRecord, WaikanError], None],
+    ) -> None:
+        """Summarize ``articles`` in parallel; callbacks run in the caller's thread order."""
+        lock = threading.Lock()
+
+        def work(article: ArticleRecord) -> None:
+            if self.stop is not None:
+                return
+            try:
+                outcome = self.summarize(article)
+            except _STOPPERS as exc:
+                with lock:
+                    first = self.stop is None
+                    self.stop = self.stop or exc
+                    if first:
+                        on_error(article, exc)
+                return
+            except WaikanError as exc:
+                with lock:
+                    on_error(article, exc)
+                return
+            with lock:
+                on_done(outcome)
+
+        if self.concurrency <= 1 or len(articles) <= 1:
+            for article in articles:
+                work(article)
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="summarize") as pool:
+            for future in [pool.submit(work, a) for a in articles]:
+                future.result()
+
+    # -- one article ---------------------------------------------------------------------
+    def summarize(self, article: ArticleRecord) -> Outcome:
+        if not any(p.strip() for p in article.paragraphs):
+            self.store.set_status(article.id, Status.FAILED, "empty_article")
+            raise SummarizeError(f"article {article.id} has no text to summarize (empty article)")
+        text = Article.of(article.title, article.caption, article.paragraphs, article.published)
+        hits = self.glossary.find(text.text)
+        request = SummaryRequest(
+            title=article.title,
+            source=article.source_name,
+            published=article.published,
+            paragraphs=article.paragraphs,
+            language=article.language,
+            glossary=_prompt_names(hits),
+        )
+        backend = self.backend
+        if not isinstance(backend, OpenAICompatBackend):
+            return self._store(article, backend.summarize(request), (), calls=0)
+        key = cache_key(article, backend.prompt.version, backend.model, hits)
+        with self._key_lock(key):
+            cached = self._cache_get(key)
+            if cached is not None:
+                summary, findings = cached
+                self.budget.record(summary.model or backend.model, 0, 0, cached=True)
+                return self._store(article, summary, findings, calls=0, cached=True)
+            summary, calls = self._call(backend, request)
+            findings = self._check(summary, text, hits)
+            if findings:
+                retry = replace(request, feedback=tuple(f.message for f in findings))
+                summary, more = self._call(backend, retry)
+                calls += more
+                findings = self._check(summary, text, hits)
+            self._cache_put(key, summary, findings)
+            return self._store(article, summary, findings, calls=calls)
+
+    def _check(self, summary: Summary, text: Article, hits: list[Hit]) -> tuple[Finding, ...]:
+        return tuple(
+            check(
+                summary.paragraphs,
+                text,
+                self.glossary,
+                hits=hits,
+                min_han=self.min_han,
+                max_han=self.max_han,
+            )
+        )
+
+    def _call(self, backend: OpenAICompatBackend, request: SummaryRequest) -> tuple[Summary, int]:
+        """One summary, by map-reduce when the article is over the context budget."""
+        calls = 0
+        article_tokens = count_tokens("\n\n".join(request.paragraphs))
+        if article_tokens > self.context_tokens:
+            notes, calls = self._map(backend, request)
+            request = replace(request, paragraphs=tuple(notes))
+        messages = backend.messages(request)
+        hold = self.budget.reserve(backend.model, count_messages(messages), backend.max_tokens)
+        try:
+            summary = backend.summarize(request)
+        except BaseException:
+            self.budget.release(hold)
+            raise
+        self.budget.record(
+            summary.model or backend.model, summary.tokens_in, summary.tokens_out, hold=hold
+        )
+        return summary, calls + 1
+
+    def _map(self, backend: OpenAICompatBackend, request: SummaryRequest) -> tuple[list[str], int]:
+        """Notes for each chunk of a long article (the map step)."""
+        map_prompt = load_prompt(None, builtin="map.txt")
+        chunks = _chunks(request.paragraphs, self.context_tokens)
+        notes: list[str] = []
+        for i, chunk in enumerate(chunks, 1):
+            messages = map_prompt.messages(
+                title=request.title,
+                source=request.source,
+                published=request.published,
+                article="\n\n".join(chunk),
+                part=f"{i}/{len(chunks)}",
+            )
+            hold = self.budget.reserve(backend.model, count_messages(messages), backend.max_tokens)
+            try:
+                content, model, tin, tout = backend.complete(messages)
+            except BaseException:
+                self.budget.release(hold)
+                raise
+            self.budget.record(model, tin, tout, hold=hold)
+            notes.append(content.strip())
+        return notes, len(chunks)
+
+    # -- store, cache ----------------------------------------------------------------------
+    def _store(
+        self,
+        article: ArticleRecord,
+        summary: Summary,
+        findings: Sequence[Finding],
+        *,
+        calls: int,
+        cached: bool = False,
+    ) -> Outcome:
+        status = Status.NEEDS_REVIEW if findings else Status.SUMMARIZED
+        self.store.add_summary(
+            article.id, summary, status=status, findings=[(f.kind, f.message) for f in findings]
+        )
+        updated = self.store.article(article.id)
+        assert updated is not None
+        return Outcome(updated, tuple(findings), calls, cached)
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._inflight_lock:
+            return self._inflight.setdefault(key, threading.Lock())
+
+    def _cache_get(self, key: str) -> tuple[Summary, tuple[Finding, ...]] | None:
+        t = schema.summary_cache
+        with self.store.engine.connect() as c:
+            row = c.execute(select(t).where(t.c.key == key)).first()
+        if row is None:
+            return None
+        summary = Summary(
+            paragraphs=tuple(row.paragraphs),
+            backend=row.backend,
+            model=row.model,
+            prompt_version=row.prompt_version,
+            tokens_in=0,
+            tokens_out=0,
+            title_zh=row.title_zh,
+        )
+        findings = tuple(Finding(k, m) for k, m in (row.findings or []))
+        return summary, findings
+
+    def _cache_put(self, key: str, summary: Summary, findings: Sequence[Finding]) -> None:
+        values: dict[str, Any] = {
+            "key": key,
+            "backend": summary.backend,
+            "model": summary.model,
+            "prompt_version": summary.prompt_version,
+            "paragraphs": list(summary.paragraphs),
+            "title_zh": summary.title_zh,
+            "tokens_in": summary.tokens_in,
+            "tokens_out": summary.tokens_out,
+            "findings": [[f.kind, f.message] for f in findings],
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            with self.store.engine.begin() as c:
+                c.execute(insert(schema.summary_cache).values(**values))
+        except IntegrityError:
+            pass  # another worker cached the same story first: theirs is as good
+
+
+def _prompt_names(hits: list[Hit]) -> tuple[tuple[str, str], ...]:
+    """The glossary lines for the prompt: most-mentioned first, titles last, capped."""
+    ranked = sorted(hits, key=lambda h: (h.entry.kind == "title", -h.count, h.first))
+    return tuple((h.entry.en, h.entry.zh_hans) for h in ranked[:MAX_GLOSSARY_LINES])
+
+
+def _chunks(paragraphs: Sequence[str], budget: int) -> list[list[str]]:
+    """Consecutive paragraphs packed into chunks of at most ``budget`` tokens; a paragraph
+    longer than that is cut by characters (rare: a page without paragraph breaks)."""
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for para in paragraphs:
+        n = count_tokens(para)
+        pieces = [para]
+        if n > budget:
+            size = max(200, len(para) * budget // n)
+            pieces = [para[i : i + size] for i in range(0, len(para), size)]
+        for piece in pieces:
+            k = count_tokens(piece) if len(pieces) > 1 else n
+            if used + k > budget and chunks[-1]:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(piece)
+            used += k
+    return [c for c in chunks if c]
+
+
+def summarize_articles(
+    ws: Workspace,
+    articles: Sequence[ArticleRecord],
+    on_done: Callable[[Outcome], None],
+    on_error: Callable[[ArticleRecord, WaikanError], None],
+) -> Summarizer:
+    summarizer = Summarizer(ws)
+    summarizer.run(articles, on_done, on_error)
+    return summarizer
