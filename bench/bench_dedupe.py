@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 kinds["copy"] += 1
             else:
                 paras = rng.sample(pool, rng.randint(5, 9))
-                recent = ([paras] + recent)[:200]
+                recent = [paras, *recent][:200]
                 kinds["new"] += 1
             published = start + timedelta(seconds=i * 86.4)
             ex = Extracted(

@@ -104,6 +104,18 @@ def run_all() -> int:
 
     print("\n== waikan fetch over loopback (bench/bench_fetch.py)")
     results.append(bench_fetch.main([]))
+    import bench_summarize
+
+    print("\n== summarize against a loopback model server (bench/bench_summarize.py)")
+    results.append(bench_summarize.main([]))
+    import bench_dedupe
+
+    print("\n== dedupe, 100,000 synthetic articles (bench/bench_dedupe.py)")
+    results.append(bench_dedupe.main([]))
+    import bench_desk
+
+    print("\n== the editor's desk, 100,000 vs 1,000 articles (bench/bench_desk.py)")
+    results.append(bench_desk.main([]))
     return max(results)
 
 

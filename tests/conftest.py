@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.services import (  # noqa: F401 - fixtures: real PostgreSQL and Redis
+    pg_server,
+    pg_url,
+    redis_server,
+    redis_url,
+    store_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -19,6 +26,30 @@ SEED_SUMMARY_LINE = 6  # 0-based index of the summary line in the seed
 
 # Tests never read the developer's environment or workspace.
 _CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("WAIKAN_")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``WAIKAN_TEST_STORE=pg``: the whole suite's stores on a real PostgreSQL server.
+
+    Every ``sqlite:///PATH`` store (in this process and in the ``python -m waikan``
+    processes the tests start) maps to its own PostgreSQL database; see
+    tests/pgmode/waikan_pgmode.py. Tests reading the SQLite file directly fail.
+    """
+    if os.environ.get("WAIKAN_TEST_STORE") != "pg":
+        return
+    import tempfile
+
+    from tests.services import PgServer
+
+    server = PgServer(Path(tempfile.mkdtemp(prefix="waikan-pgmode-")))
+    server.start()
+    config.add_cleanup(server.stop)
+    pgmode = str(ROOT / "tests" / "pgmode")
+    path = os.pathsep.join(p for p in (pgmode, os.environ.get("PYTHONPATH", "")) if p)
+    os.environ["WAIKAN_TEST_PG"] = _CLEAN["WAIKAN_TEST_PG"] = f"127.0.0.1:{server.port}"
+    os.environ["PYTHONPATH"] = _CLEAN["PYTHONPATH"] = path
+    sys.path.insert(0, pgmode)
+    import waikan_pgmode  # noqa: F401 - patches open_store in this process
 
 
 @dataclass

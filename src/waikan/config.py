@@ -367,6 +367,32 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL of the store; default: SQLite file waikan.db in the workspace.",
     ),
     Setting(
+        "queue",
+        "url",
+        "str",
+        "",
+        "Celery broker URL for waikan worker and run --distributed (redis://host:6379/0); "
+        "needs a PostgreSQL store.",
+    ),
+    Setting(
+        "queue",
+        "visibility_timeout",
+        "int",
+        30,
+        "Seconds before a task taken by a worker that died is handed to another "
+        "(Redis visibility_timeout); tasks are idempotent, so a slow one running twice is safe.",
+        minimum=5,
+    ),
+    Setting(
+        "queue",
+        "lease",
+        "float",
+        60.0,
+        "Seconds run --distributed waits on a pending row before enqueueing it again "
+        "(the broker may have lost it).",
+        minimum=1,
+    ),
+    Setting(
         "dedupe",
         "near_threshold",
         "float",
@@ -415,6 +441,49 @@ SETTINGS: tuple[Setting, ...] = (
         "Share of changed text that makes a later version an update.",
         minimum=0,
     ),
+    Setting("web", "host", "str", "127.0.0.1", "Address waikan serve listens on."),
+    Setting("web", "port", "int", 8080, "Port of the reader site and the /desk editor.", minimum=0),
+    Setting(
+        "web",
+        "language",
+        "str",
+        "auto",
+        "Desk interface language: auto (Accept-Language, Chinese by default), zh or en.",
+        choices=("auto", "zh", "en"),
+    ),
+    Setting(
+        "web",
+        "max_body",
+        "int",
+        262144,
+        "Largest request body the desk accepts, in bytes (larger gets 413).",
+        minimum=1024,
+    ),
+    Setting(
+        "web",
+        "lockout_account",
+        "int",
+        5,
+        "Failed logins per account within web.lockout_window before 429.",
+        minimum=1,
+    ),
+    Setting(
+        "web",
+        "lockout_address",
+        "int",
+        20,
+        "Failed logins per client address within web.lockout_window before 429.",
+        minimum=1,
+    ),
+    Setting(
+        "web",
+        "lockout_window",
+        "int",
+        60,
+        "Seconds over which failed logins are counted.",
+        minimum=1,
+    ),
+    Setting("web", "page_size", "int", 50, "Articles per review-queue page.", minimum=1),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -476,6 +545,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # found by fuzzing: tomllib decodes before parsing
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 ({exc.reason})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -567,9 +638,11 @@ def example_toml() -> str:
             lines.append(f"# {s.key} = {_toml_value(s.default)}")
         lines.append("")
     lines += [
-        "# Destinations come later, e.g.:",
-        "# [publish.site]",
-        '# type = "site"',
+        "# Destinations (docs/channels.md), e.g. a Telegram channel; the bot token comes",
+        "# only from WAIKAN_TELEGRAM_BOT_TOKEN:",
+        "# [publish.tg]",
+        '# type = "telegram"',
+        '# chat_id = "@my_channel"',
         "",
     ]
     return "\n".join(lines)

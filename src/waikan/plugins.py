@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "waikan.publish.telegram",
     "waikan.publish.webhook",
     "waikan.publish.email",
+    "waikan.publish.site",
 )
 
 BackendFactory = Callable[["Config"], "Backend"]

@@ -53,7 +53,10 @@ def test_subscribe_wall_wording_with_short_body_is_paywalled() -> None:
 
 def test_live_blog_is_not_an_article() -> None:
     ld = {"@type": "LiveBlogPosting", "headline": "Live updates"}
-    assert extract(_html(ARTICLE, jsonld=ld)).reject_reason == "not_article"
+    got = extract(_html(ARTICLE, jsonld=ld))
+    assert got.reject_reason == "not_article"
+    assert got.paragraphs == ()  # a non-article claims no body
+    assert extract(_html(ARTICLE)).paragraphs  # the same text on an article page is kept
 
 
 def test_index_page_is_not_an_article() -> None:

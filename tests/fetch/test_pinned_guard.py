@@ -165,3 +165,17 @@ def test_redirect_hop_to_private_name_refused() -> None:
 def test_unsupported_schemes(url: str) -> None:
     with pytest.raises(FetchError, match="only http and https"):
         get(url, allow_private=True)
+
+
+def test_sync_guarded_transport_refuses_and_allows() -> None:
+    import httpx
+
+    from waikan.fetch import guarded_sync_transport
+
+    with PageServer({"/hook": PAGE}) as srv:
+        guarded = httpx.Client(transport=guarded_sync_transport(allow_private=False))
+        with guarded, pytest.raises(BlockedAddressError, match="private address"):
+            guarded.get(f"{srv.base}/hook")
+        assert srv.hits == []
+        with httpx.Client(transport=guarded_sync_transport(allow_private=True)) as client:
+            assert client.get(f"{srv.base}/hook").content == PAGE

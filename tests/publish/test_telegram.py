@@ -189,3 +189,36 @@ def test_token_never_logged_or_stored(
     assert "/bot<redacted>/sendMessage" in caplog.text  # httpx did log the URL, redacted
     assert TOKEN not in caplog.text and TOKEN not in result.out + result.err
     assert all(TOKEN not in str(row) for row in ws.store.dump())
+
+
+def test_lost_send_resolved_as_resend_goes_out_once(
+    waikan,
+    home: Path,
+    tg: TelegramServer,
+    open_ws,  # type: ignore[no-untyped-def]
+) -> None:
+    write_config(home, {"tg": telegram_dest(tg, timeout=0.5)})
+    ws = open_ws()
+    aid = add_post(ws, 1)
+    tg.fail("hang", method="sendMessage")  # never posted, never answered
+    assert waikan("publish", env=ENV).code == 1 and tg.live(CHAT) == []
+    [row] = outbox.deliveries(ws.store, article_id=aid)
+    assert row.status == "uncertain"
+    assert waikan("publish", "--resolve", "--resend", str(row.id), env=ENV).code == 0
+    assert waikan("publish", env=ENV).code == 0
+    assert len(tg.live(CHAT)) == 1 and ws.store.article(aid).status == "published"  # type: ignore[union-attr]
+
+
+def test_refused_photo_does_not_block_the_text(
+    waikan,
+    home: Path,
+    tg: TelegramServer,
+    open_ws,  # type: ignore[no-untyped-def]
+) -> None:
+    write_config(home, {"tg": telegram_dest(tg)})
+    ws = open_ws()
+    aid = add_post(ws, 1, image_url="https://example.com/broken.jpg")
+    tg.fail("too_long", method="sendPhoto")  # any 400 for the photo
+    assert waikan("publish", env=ENV).code == 0
+    live = tg.live(CHAT)
+    assert [m.kind for m in live] == ["text"] and ws.store.article(aid).status == "published"  # type: ignore[union-attr]

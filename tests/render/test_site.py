@@ -38,7 +38,7 @@ def _mtimes(site: Path) -> dict[str, int]:
     return {
         str(p.relative_to(site)): p.stat().st_mtime_ns
         for p in site.rglob("*")
-        if p.is_file() and p.name != ".waikan-build.json"
+        if p.is_file() and not p.name.startswith(".waikan-build.")
     }
 
 

@@ -109,11 +109,19 @@ class Served:
     Records the conditional headers of every request in ``conditional``.
     """
 
-    def __init__(self, body: bytes, content_type: str, etag: str | None = '"v1"') -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: str,
+        etag: str | None = '"v1"',
+        last_modified: str | None = None,
+    ) -> None:
         self.body = body
         self.content_type = content_type
         self.etag = etag
+        self.last_modified = last_modified
         self.conditional: list[str | None] = []
+        self.since: list[str | None] = []
         self.not_modified = 0
 
     def set(self, body: bytes, etag: str | None) -> None:
@@ -121,11 +129,17 @@ class Served:
 
     def __call__(self, h: BaseHTTPRequestHandler) -> None:
         sent = h.headers.get("If-None-Match")
+        since = h.headers.get("If-Modified-Since")
         self.conditional.append(sent)
-        if self.etag and sent == self.etag:
+        self.since.append(since)
+        fresh = (self.etag and sent == self.etag) or (
+            not self.etag and self.last_modified and since == self.last_modified
+        )
+        if fresh:
             self.not_modified += 1
             h.send_response(304)
-            h.send_header("ETag", self.etag)
+            if self.etag:
+                h.send_header("ETag", self.etag)
             h.send_header("Content-Length", "0")
             h.end_headers()
             return
@@ -133,6 +147,8 @@ class Served:
         h.send_header("Content-Type", self.content_type)
         if self.etag:
             h.send_header("ETag", self.etag)
+        if self.last_modified:
+            h.send_header("Last-Modified", self.last_modified)
         h.send_header("Content-Length", str(len(self.body)))
         h.end_headers()
         h.wfile.write(self.body)

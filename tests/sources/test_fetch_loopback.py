@@ -84,6 +84,17 @@ def test_feed_articles_ingested_once_304_and_robots(waikan) -> None:  # type: ig
         assert len(rows(waikan)) == 5
 
 
+def test_last_modified_conditional_get(waikan) -> None:  # type: ignore[no-untyped-def]
+    stamp = "Fri, 27 Oct 2023 14:03:40 GMT"
+    with PageServer({}) as srv:
+        feed = Served(rss([]), "application/rss+xml", etag=None, last_modified=stamp)
+        srv.routes["/feed.xml"] = feed
+        assert add(waikan, f"{srv.base}/feed.xml", env=ENV) == 0
+        result = waikan("fetch", "--now", env=ENV)
+        assert result.code == 0 and "not modified" in result.out
+    assert feed.since == [None, stamp] and feed.not_modified == 1
+
+
 def test_new_source_backfill_zero_takes_only_later_items(waikan) -> None:  # type: ignore[no-untyped-def]
     pages = corpus_pages(3, offset=4)
     with PageServer(routes_for({f"/p{i}": p for i, p in enumerate(pages)})) as srv:
@@ -206,6 +217,17 @@ def test_retries_on_503_and_429(waikan) -> None:  # type: ignore[no-untyped-def]
         assert result.code == 0, result.err
         assert {r["status"] for r in rows(waikan)} == {"extracted"}
         assert srv.hits.count("/t0") == 3 and srv.hits.count("/t1") == 2
+
+
+def test_long_retry_after_is_left_for_a_later_run(waikan) -> None:  # type: ignore[no-untyped-def]
+    with PageServer({"/busy": flaky([429] * 5, b"", retry_after="3600")}) as srv:
+        srv.routes["/feed.xml"] = Served(rss([(f"{srv.base}/busy", "B", ago(1))]), "text/xml")
+        assert add(waikan, f"{srv.base}/feed.xml", "--backfill", "1", env=ENV) == 0
+        result = waikan("fetch", env=ENV)
+        assert srv.hits.count("/busy") == 1  # no retry within the run: an hour is too long
+    assert result.code == 1 and "HTTP 429" in result.err
+    (row,) = rows(waikan)
+    assert row["status"] == "discovered"
 
 
 def test_down_page_stays_discovered_then_fails(waikan) -> None:  # type: ignore[no-untyped-def]

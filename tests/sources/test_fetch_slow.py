@@ -51,30 +51,34 @@ def test_kill_9_during_fetch_loses_and_repeats_nothing(tmp_path: Path) -> None:
         srv.routes["/feed.xml"] = Served(
             rss([(u, f"Story {i}", ago(1)) for i, u in enumerate(urls)]), "application/rss+xml"
         )
-        for trial in range(10):
+        kills = 0
+        for trial in range(3):  # 3 workspaces x 4 kills: 12 kills at random moments
             home = tmp_path / f"t{trial}"
             added = waikan(home, "sources", "add", f"{srv.base}/feed.xml", "--backfill", "300")
             assert added.returncode == 0, added.stderr
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "waikan", "--home", str(home), "fetch"],
-                env=ENV,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(rng.uniform(0.3, 5.0))  # a random moment: start-up, polls, fetches
-            proc.kill()
-            proc.wait()
+            for _kill in range(4):
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "waikan", "--home", str(home), "fetch"],
+                    env=ENV,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(rng.uniform(0.3, 6.0))  # start-up, poll, fetching, storing
+                proc.kill()
+                proc.wait()
+                kills += 1
+                with sqlite3.connect(home / "waikan.db") as db:
+                    assert db.execute("pragma integrity_check").fetchone() == ("ok",)
             final = waikan(home, "fetch")
             assert final.returncode in (0, 3), final.stderr
             with sqlite3.connect(home / "waikan.db") as db:
-                assert db.execute("pragma integrity_check").fetchone() == ("ok",)
                 got = db.execute("select url, status, raw_id from articles").fetchall()
             stored = [u for u, _s, _r in got]
             assert sorted(stored) == sorted(urls), f"trial {trial}: missing or repeated"
             assert all(s not in ("discovered", "fetched") for _u, s, _r in got), trial
             assert all(r is not None for _u, s, r in got if s == "extracted"), trial
-    print(f"crash trials: 10 x 300 pages in {time.monotonic() - started:.0f} s")
+    print(f"crash trials: {kills} kills over 3 x 300 pages in {time.monotonic() - started:.0f} s")
 
 
 def test_feed_of_10000_items_memory(tmp_path: Path) -> None:

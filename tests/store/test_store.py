@@ -5,6 +5,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 from waikan.errors import StoreError
 from waikan.models import Extracted, Status, Summary
@@ -20,34 +21,39 @@ def extracted(**kw: object) -> Extracted:
     return Extracted(**base)  # type: ignore[arg-type]
 
 
-def test_migrations_recorded_once_and_wal(tmp_path: Path) -> None:
-    db = tmp_path / "w.db"
-    open_store(f"sqlite:///{db}").close()
-    open_store(f"sqlite:///{db}").close()  # re-opening applies nothing twice
-    con = sqlite3.connect(db)
-    names = [r[0] for r in con.execute("select name from migrations")]
-    assert names == [name for name, _ in MIGRATIONS]
-    assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+def test_migrations_recorded_once(store_url: str) -> None:
+    open_store(store_url).close()
+    store = open_store(store_url)  # re-opening applies nothing twice
+    with store.engine.connect() as c:
+        names = sorted(r[0] for r in c.execute(text("select name from migrations")))
+        tables = set(inspect(c).get_table_names())
+    assert names == sorted(name for name, _ in MIGRATIONS)
     assert {"sources", "articles", "raw_responses", "summaries", "posts"} <= tables
-    con.close()
-
-
-def test_raw_archived_compressed_and_deduplicated(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
-    page = b"<html>" + b"x" * 10_000 + b"</html>"
-    a = store.add_article("https://e.com/a", extracted(), raw=page)
-    assert store.raw_content(a.raw_id or 0) == page
-    con = sqlite3.connect(tmp_path / "w.db")
-    (blob,) = con.execute("select content from raw_responses").fetchone()
-    assert len(blob) < len(page) / 10 and zlib.decompress(blob) == page
-    assert store.save_raw("https://e.com/b", page) == a.raw_id
-    con.close()
     store.close()
 
 
-def test_summary_updates_post_revision_and_status(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    open_store(f"sqlite:///{db}").close()
+    con = sqlite3.connect(db)
+    assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_raw_archived_compressed_and_deduplicated(store_url: str) -> None:
+    store = open_store(store_url)
+    page = b"<html>" + b"x" * 10_000 + b"</html>"
+    a = store.add_article("https://e.com/a", extracted(), raw=page)
+    assert store.raw_content(a.raw_id or 0) == page
+    with store.engine.connect() as c:
+        blob = bytes(c.execute(text("select content from raw_responses")).scalar_one())
+    assert len(blob) < len(page) / 10 and zlib.decompress(blob) == page
+    assert store.save_raw("https://e.com/b", page) == a.raw_id
+    store.close()
+
+
+def test_summary_updates_post_revision_and_status(store_url: str) -> None:
+    store = open_store(store_url)
     a = store.add_article("https://e.com/a", extracted(), raw=b"<p>x</p>")
     assert a.status == Status.EXTRACTED.value
     s1 = Summary(("一", "二"), backend="x", model="m", prompt_version="v1", tokens_in=5)
@@ -60,16 +66,16 @@ def test_summary_updates_post_revision_and_status(tmp_path: Path) -> None:
     store.close()
 
 
-def test_rejected_article_keeps_reason(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+def test_rejected_article_keeps_reason(store_url: str) -> None:
+    store = open_store(store_url)
     a = store.add_article("https://e.com/i", extracted(reject_reason="not_article"), raw=b"<a>")
     assert (a.status, a.reason) == ("rejected", "not_article")
     assert store.articles(status="rejected") == [a]
     store.close()
 
 
-def test_duplicate_url_insert_fails_whole_transaction(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+def test_duplicate_url_insert_fails_whole_transaction(store_url: str) -> None:
+    store = open_store(store_url)
     store.add_article("https://e.com/a", extracted(), raw=b"one")
     with pytest.raises(Exception):  # noqa: B017 - the integrity error of the driver
         store.add_article("https://e.com/a", extracted(), raw=b"two")

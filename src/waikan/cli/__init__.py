@@ -46,11 +46,13 @@ def _register() -> None:
         extract,
         glossary,
         publish,
+        queue,
         run,
         site,
         sources,
         stats,
         stories,
+        user,
         workspace,
     )
 
@@ -67,6 +69,8 @@ def _register() -> None:
         glossary,
         stats,
         doctor,
+        user,
+        queue,
     ):
         module.register(cli)
 

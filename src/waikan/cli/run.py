@@ -25,13 +25,22 @@ def _report(reports: list[StageReport]) -> int:
 
 
 @click.command("run")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Enqueue each stage's tasks for waikan worker processes (queue.url) and wait.",
+)
 @click.pass_obj
-def run_command(state: State) -> None:
+def run_command(state: State, distributed: bool) -> None:
     """Run every stage once: fetch due sources, extract, dedupe, summarize, and the rest.
 
     Cron-friendly: prints one line per stage; exit 1 when any stage failed,
     3 when some items were rejected, else 0.
     """
+    if distributed:
+        from waikan.queue.coordinator import run_on_workers
+
+        raise SystemExit(_report(run_on_workers(state.workspace())))
     raise SystemExit(_report(run_stages(state.workspace())))
 
 
@@ -44,16 +53,43 @@ def run_command(state: State) -> None:
     help="Seconds between scheduler ticks.",
 )
 @click.option("--ticks", type=click.IntRange(min=1), help="Stop after this many ticks.")
+@click.option(
+    "--web/--no-web",
+    default=True,
+    show_default=True,
+    help="Also serve the site and the editor's desk (/desk) on web.host:web.port.",
+)
+@click.option("--port", type=click.IntRange(min=0, max=65535), help="Port (default web.port).")
 @click.pass_obj
-def serve(state: State, interval: float, ticks: int | None) -> None:
+def serve(state: State, interval: float, ticks: int | None, web: bool, port: int | None) -> None:
     """Poll each source on its interval and run the stages, until SIGTERM or SIGINT.
 
+    With the web side on (the default), the built site is served at / and the
+    editor's desk at /desk, and the site is rebuilt when posts change.
     A stop request lets the current stage finish; work already done is committed.
     """
     ws = state.workspace()
-    scheduler = Scheduler(ws, interval=interval, on_tick=_report)
+    server = None
+    on_tick = _report
+    if web:
+        from waikan.web.serve import WebServer
+
+        server = WebServer(ws, str(ws.config["web.host"]), port or int(ws.config["web.port"]))
+        server.start()
+        click.echo(f"waikan serve: site at {server.url}, desk at {server.url}desk", err=True)
+
+        def on_tick(reports: list[StageReport]) -> int:
+            if server is not None and any(r.done for r in reports):
+                server.rebuilder.request()
+            return _report(reports)
+
+    scheduler = Scheduler(ws, interval=interval, on_tick=on_tick)
     click.echo(f"waikan serve: scheduler running every {interval:g} s (Ctrl-C stops)", err=True)
-    scheduler.run(max_ticks=ticks)
+    try:
+        scheduler.run(max_ticks=ticks)
+    finally:
+        if server is not None:
+            server.stop()
     click.echo("waikan serve: stopped", err=True)
 
 

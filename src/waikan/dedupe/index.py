@@ -35,7 +35,7 @@ from waikan.dedupe.near import (
     shingle_hashes,
     tokens,
 )
-from waikan.dedupe.stories import parse_time, story_similarity, story_terms
+from waikan.dedupe.stories import Prepared, parse_time, prepare, prepared_similarity, story_terms
 from waikan.models import Status
 from waikan.store import ArticleRecord, Store, body_sha256, schema
 
@@ -141,6 +141,7 @@ class _Entry:
     source: str | None
     published: datetime | None
     terms: tuple[str, ...] | None = None
+    prepared: Prepared | None = None
 
 
 @dataclass
@@ -182,6 +183,7 @@ class Deduper:
         if when < horizon:
             return  # a late backfill of old news: no story index entry
         entry.terms = f.terms
+        entry.prepared = prepare(f.terms)
         for term in f.terms:
             self._postings[term].add(article_id)
         heapq.heappush(self._window, (when, article_id))
@@ -200,7 +202,7 @@ class Deduper:
                     posting.discard(old)
                     if not posting:
                         del self._postings[term]
-            entry.terms = None
+            entry.terms = entry.prepared = None
 
     def catch_up(self, conn: Connection | None = None) -> int:
         """Load signatures stored since the last call (by any process); return how many."""
@@ -285,13 +287,14 @@ class Deduper:
         ranked = sorted((c for c in counts if counts[c] >= 2), key=lambda c: (-counts[c], c))
         best: tuple[int, float] | None = None
         window = self.settings.story_window
+        mine = prepare(f.terms)
         for cand in ranked[:_STORY_CANDIDATES]:
             e = self._entries[cand]
-            if e.terms is None:
+            if e.prepared is None:
                 continue
             if f.published and e.published and abs(f.published - e.published) > window:
                 continue
-            sim = story_similarity(f.terms, e.terms)
+            sim = prepared_similarity(mine, e.prepared)
             if sim >= self.settings.story_threshold and (best is None or sim > best[1]):
                 best = (cand, sim)
         return best

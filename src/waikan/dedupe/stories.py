@@ -115,22 +115,35 @@ def _weight(term: str) -> float:
     return WORD_WEIGHT
 
 
+Prepared = tuple[dict[str, float], float]
+
+
+def prepare(terms: Iterable[str]) -> Prepared:
+    """Weight per bare term (kinds merged) and the total: compute once, compare many times."""
+    weights: dict[str, float] = {}
+    total = 0.0
+    for t in terms:
+        w = _weight(t)
+        weights[t[2:]] = weights.get(t[2:], 0.0) + w
+        total += w
+    return weights, total
+
+
+def prepared_similarity(a: Prepared, b: Prepared) -> float:
+    (wa, ta), (wb, tb) = a, b
+    if not ta or not tb:
+        return 0.0
+    shared = wa.keys() & wb.keys()
+    return (sum(wa[k] for k in shared) + sum(wb[k] for k in shared)) / (ta + tb)
+
+
 def story_similarity(a: Iterable[str], b: Iterable[str]) -> float:
     """Weighted Dice overlap of two term sets (0..1).
 
     Names and numbers weigh more than topic words. A term counts as shared when
     it is in both sets under any kind (a name at a sentence start reads as a word).
     """
-    sa, sb = set(a), set(b)
-    if not sa or not sb:
-        return 0.0
-    bare_b = {t[2:] for t in sb}
-    bare_a = {t[2:] for t in sa}
-    shared_a = sum(_weight(t) for t in sa if t[2:] in bare_b)
-    shared_b = sum(_weight(t) for t in sb if t[2:] in bare_a)
-    total_a = sum(_weight(t) for t in sa)
-    total_b = sum(_weight(t) for t in sb)
-    return (shared_a + shared_b) / (total_a + total_b)
+    return prepared_similarity(prepare(a), prepare(b))
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -26,10 +26,12 @@ _RETRY_CHARS = 2000
 # …and is replaced when the default mode finds this many times more text.
 _RETRY_GAIN = 2
 # The page's declared articleBody replaces what was extracted when it is this many times longer.
-_DECLARED_GAIN = float(__import__("os").environ.get("WK_DG", "1.5"))
+_DECLARED_GAIN = 1.5
 _DECLARED_MIN_CHARS = 500
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h\d|/blockquote)\b[^>]*>", re.I)
-_TAG = re.compile(r"<[^>]{0,500}>")
+_TAG = re.compile(r"<[^>]{0,2000}>")
+# CMS shortcodes left in the declared text: [related id="…"], [/caption]
+_SHORTCODE = re.compile(r"\[/?[a-z][\w-]*(?:\s[^\]]{0,2000})?\]")
 
 
 @dataclass(frozen=True)
@@ -139,10 +141,15 @@ def declared_blocks(article_body: str | None) -> list[Block]:
     if not article_body:
         return []
     text = article_body
+    for _ in range(3):  # some CMSs escape the markup twice
+        if "&" not in text:
+            break
+        text = html.unescape(text)
     if "<" in text:
         text = _TAG.sub(" ", _BREAK_TAG.sub("\n", text))
+    text = _SHORTCODE.sub(" ", text)
     out: list[Block] = []
-    for line in html.unescape(text).splitlines():
+    for line in text.splitlines():
         line = _WS.sub(" ", line).strip()
         if line:
             out.append(Block("p", line))
@@ -154,7 +161,14 @@ def prefer_declared(blocks: list[Block], declared: list[Block]) -> bool:
 
     Some pages render the story with scripts and serve it only in JSON-LD;
     trafilatura then finds a list of teasers instead. A declared body much
-    longer than what was extracted means extraction missed the story.
+    longer than what was extracted means extraction missed the story. When
+    trafilatura itself fell back to the declared text it comes as one run-on
+    paragraph; the declared line breaks are the better paragraphs then.
     """
     chars = _chars(declared)
-    return chars >= _DECLARED_MIN_CHARS and chars >= _DECLARED_GAIN * _chars(blocks)
+    if chars < _DECLARED_MIN_CHARS:
+        return False
+    if chars >= _DECLARED_GAIN * _chars(blocks):
+        return True
+    joined = " ".join(b.text for b in declared)
+    return len(declared) > len(blocks) and joined == " ".join(b.text for b in blocks)

@@ -121,6 +121,13 @@ _RELATED_HEAD = re.compile(
 _LETTER = re.compile(r"[^\W\d_]")
 # Under a "Related" heading, paragraphs this short are teasers too.
 _TEASER_WORDS = 20
+# Author bios: a paragraph this short among the last few that opens with the author's name.
+_BIO_TAIL = 3
+_BIO_WORDS = 80
+_BIO_VERB = (
+    r"(?:is|was|has|had|writes|wrote|covers|covered|makes|reports|lives|joined|spent|previously"
+    r"|most\s+recent|latest|new\s+book|book)\b"
+)
 # Data-table rows stay only when the page has little else (a results table is the story).
 _TABLE_PAGE_WORDS = 150
 
@@ -153,7 +160,9 @@ def _is_related_head(block: Block) -> bool:
     return len(block.text.split()) <= 8 and _RELATED_HEAD.match(block.text) is not None
 
 
-def clean_blocks(blocks: Sequence[Block], *, title: str | None = None) -> list[Block]:
+def clean_blocks(
+    blocks: Sequence[Block], *, title: str | None = None, authors: Sequence[str] = ()
+) -> list[Block]:
     """Drop furniture around and inside the article body (see the module doc)."""
     prose = sum(len(b.text.split()) for b in blocks if b.kind != "row")
     keep_rows = prose < _TABLE_PAGE_WORDS
@@ -174,34 +183,31 @@ def clean_blocks(blocks: Sequence[Block], *, title: str | None = None) -> list[B
         if is_furniture(block.text):
             continue
         out.append(block)
-    out = _drop_repeats(out)
+    _drop_author_bio(out, authors)
     _drop_trailing_headings(out)
     return _strip_lead(out)
 
 
-def _drop_repeats(blocks: list[Block]) -> list[Block]:
-    import os
-    mode = os.environ.get("WK_DEDUP", "")
-    if not mode:
-        return blocks
-    counts: dict[str, int] = {}
-    for b in blocks:
-        k = _norm(b.text)
-        counts[k] = counts.get(k, 0) + 1
-    seen: set[str] = set()
-    out = []
-    maxw = int(os.environ.get("WK_DEDUP_W", "1000"))
-    for b in blocks:
-        k = _norm(b.text)
-        n = counts[k]
-        short = len(b.text.split()) <= maxw
-        if "B" in mode and n >= 3 and short:
-            continue
-        if "A" in mode and k in seen and short:
-            continue
-        seen.add(k)
-        out.append(b)
-    return out
+def _drop_author_bio(blocks: list[Block], authors: Sequence[str]) -> None:
+    """An author bio at the foot of the story ("Jane Roe is a senior editor at …")."""
+    names: set[str] = set()
+    for author in authors:
+        parts = author.split()
+        if len(parts) >= 2 and parts[0][:1].isupper():
+            names.add(re.escape(author))
+            if len(parts[0].strip(".")) > 2 and parts[0].casefold() != "the":
+                names.add(re.escape(parts[0]))
+    if not names:
+        return
+    alternatives = "|".join(sorted(names, key=len, reverse=True))
+    bio = re.compile(rf"^(?:{alternatives})(?:['’]s)?\s+{_BIO_VERB}")
+    tail = len(blocks) - _BIO_TAIL
+    for i in range(len(blocks) - 1, max(tail, 0) - 1, -1):
+        text = blocks[i].text
+        if len(text.split()) <= _BIO_WORDS and bio.match(text):
+            del blocks[i]
+
+
 
 
 def _drop_trailing_headings(blocks: list[Block]) -> None:

@@ -86,17 +86,21 @@ def extract(
     raw = trafilatura_blocks(tree, url)
 
     # 5. waikan's boilerplate rules
-    blocks = clean_blocks(raw, title=meta.title)
-    declared = declared_blocks(meta.article_body)
-    if declared and prefer_declared(blocks, declared):
-        raw = declared
-        blocks = clean_blocks(declared, title=meta.title)
+    blocks = clean_blocks(raw, title=meta.title, authors=meta.authors)
+    # a story served only in JSON-LD (script-rendered page): trafilatura found teasers instead
+    declared_raw = declared_blocks(meta.article_body)
+    if declared_raw:
+        declared = clean_blocks(declared_raw, title=meta.title, authors=meta.authors)
+        if prefer_declared(blocks, declared):
+            raw, blocks = declared_raw, declared
 
     # 6. quality gates and language
     paragraphs = tuple(b.text for b in blocks)
     reason = reject_reason(
         blocks, signals, min_words=min_words, raw=raw, linked=lambda: link_share(tree, blocks)
     )
+    if reason == NOT_ARTICLE:
+        paragraphs = ()  # an index page or live blog has no article body to claim
     return Extracted(
         title=meta.title,
         source=source_name or meta.source,

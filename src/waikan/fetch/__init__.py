@@ -26,6 +26,7 @@ from waikan.fetch.client import (
     RobotsDisallowedError,
     TooLargeError,
     TransientFetchError,
+    guarded_sync_transport,
 )
 from waikan.fetch.guard import BlockedAddressError, _refuse, check_scheme, ip_literal
 
@@ -42,6 +43,7 @@ __all__ = [
     "TransientFetchError",
     "check_url",
     "fetch",
+    "guarded_sync_transport",
 ]
 
 

@@ -26,7 +26,7 @@ import httpcore
 import httpx
 
 from waikan.errors import FetchError
-from waikan.fetch.guard import Guard, GuardedBackend, Resolver
+from waikan.fetch.guard import Guard, GuardedBackend, Resolver, SyncGuardedBackend
 from waikan.fetch.robots import RobotsCache
 
 __all__ = [
@@ -37,6 +37,8 @@ __all__ = [
     "RobotsDisallowedError",
     "TooLargeError",
     "TransientFetchError",
+    "guarded_sync_transport",
+    "guarded_transport",
 ]
 
 HTML_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
@@ -178,6 +180,23 @@ def guarded_transport(guard: Guard, *, max_connections: int) -> httpx.AsyncHTTPT
         max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,
         network_backend=GuardedBackend(guard),
+    )
+    return transport
+
+
+def guarded_sync_transport(*, allow_private: bool) -> httpx.HTTPTransport:
+    """A blocking httpx transport whose connections go to checked addresses only.
+
+    For sync callers that send to URLs from outside (webhook targets): use it as
+    ``httpx.Client(transport=guarded_sync_transport(allow_private=...), trust_env=False)``.
+    """
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(  # same reason as guarded_transport
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=10,
+        max_keepalive_connections=10,
+        keepalive_expiry=5.0,
+        network_backend=SyncGuardedBackend(allow_private=allow_private),
     )
     return transport
 

@@ -33,6 +33,7 @@ __all__ = [
     "Guard",
     "GuardedBackend",
     "Resolver",
+    "SyncGuardedBackend",
     "check_scheme",
     "forbidden_reason",
     "ip_literal",
@@ -208,3 +209,54 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class SyncGuardedBackend(httpcore.NetworkBackend):
+    """The blocking twin of :class:`GuardedBackend`, for sync clients (e.g. webhook POSTs)."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._inner = httpcore.SyncBackend()
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        literal = ip_literal(host)
+        if literal is not None:
+            return [str(literal)]
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve host {host}: {exc}") from None
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addrs = self.resolve(host, port)
+        if not self.allow_private:
+            _refuse(host, addrs)
+        if not addrs:
+            raise FetchError(f"cannot resolve host {host}: no addresses")
+        error: Exception | None = None
+        for addr in addrs:
+            try:
+                return self._inner.connect_tcp(addr, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise BlockedAddressError("unix sockets are never fetched")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)

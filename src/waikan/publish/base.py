@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from waikan.errors import ConfigError, PublishError
+from waikan.render.post import post_path
 
 if TYPE_CHECKING:
     from waikan.config import Config
@@ -107,7 +108,7 @@ class Context:
     def page_url(self, post: Post) -> str | None:
         """The post's page on the site (``[site] base_url``), when the site has an address."""
         base = str(self.config["site.base_url"]).rstrip("/")
-        return f"{base}/posts/{post.id}/" if base else None
+        return f"{base}/{post_path(post.id)}" if base else None
 
 
 class Publisher(ABC):

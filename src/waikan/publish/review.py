@@ -20,8 +20,22 @@ from waikan.store import ArticleRecord
 from waikan.summarize.base import fullwidth_punctuation, split_paragraphs
 from waikan.workspace import Workspace
 
-__all__ = ["approve", "edit", "guard_findings", "reject", "unpublish"]
+__all__ = ["approve", "edit", "editor_gate", "guard_findings", "reject", "unpublish"]
 
+
+
+def editor_gate(ws: Workspace) -> bool:
+    """Every enabled destination waits for an editor (``review`` mode), so the site does too.
+
+    Mirrors :func:`waikan.publish.run.approve_auto`: then a ``summarized`` post is
+    not approved by itself. Reads the raw tables, so a missing channel secret
+    does not stop a site build.
+    """
+    from waikan.publish.config import read_publish_table
+
+    tables = [t for t in read_publish_table(ws.config).values() if isinstance(t, dict)]
+    enabled = [t for t in tables if t.get("enabled", True) is not False]
+    return bool(enabled) and all(t.get("review", "auto") == "review" for t in enabled)
 
 
 def _article(ws: Workspace, article_id: int) -> ArticleRecord:

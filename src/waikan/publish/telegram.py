@@ -188,7 +188,8 @@ class TelegramPublisher(Publisher):
         out += [{"kind": "text", "html": m} for m in split_messages(blocks)]
         return out
 
-    def _send_part(self, part: dict[str, Any]) -> int:
+    def _send_part(self, part: dict[str, Any]) -> int | None:
+        """The new message's id; None when Telegram refused the lead photo (text still goes)."""
         try:
             if part["kind"] == "photo":
                 result = self.call(
@@ -198,6 +199,9 @@ class TelegramPublisher(Publisher):
             else:
                 result = self.call("sendMessage", self._text_payload(part))
         except _ApiError as exc:
+            if part["kind"] == "photo":
+                log.warning("telegram %s: lead photo skipped: %s", self.dest.id, exc.desc)
+                return None
             raise DeliveryFailed(f"Telegram refused the message: {exc.desc}") from None
         return int(result["message_id"])
 

@@ -63,8 +63,13 @@ class WebhookPublisher(Publisher):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # the guarded transport connects to the address it checked: a name that resolves
+        # to a public address for check_url and to a private one at connect is refused
         self._client = httpx.Client(
-            timeout=httpx.Timeout(float(self.dest.options["timeout"])), follow_redirects=False
+            transport=fetch.guarded_sync_transport(allow_private=self.ctx.allow_private),
+            timeout=httpx.Timeout(float(self.dest.options["timeout"])),
+            follow_redirects=False,
+            trust_env=False,
         )
 
     def close(self) -> None:
@@ -103,6 +108,8 @@ class WebhookPublisher(Publisher):
             last = attempt == retries
             try:
                 resp = self._client.post(url, content=body, headers=headers)
+            except FetchError as exc:  # refused at connect by the guarded transport
+                raise PublishError(f"webhook target refused: {exc}") from None
             except httpx.ConnectError as exc:
                 if last:
                     raise PublishError(f"receiver unreachable: {type(exc).__name__}") from None

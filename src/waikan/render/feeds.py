@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cached_property
 from xml.sax.saxutils import escape as xml_escape
 
 from waikan.models import Post
@@ -43,6 +44,19 @@ class Item:
     post: Post
     url: str  # the post's page on the site
     updated: str  # ``YYYY-MM-DDTHH:MM:SSZ``
+
+    # Computed once per item, whichever of the three feeds asks first.
+    @cached_property
+    def title(self) -> str:
+        return title_line(self.post)
+
+    @cached_property
+    def html(self) -> str:
+        return content_html(self.post)
+
+    @cached_property
+    def text(self) -> str:
+        return content_text(self.post)
 
     @property
     def published(self) -> str:
@@ -94,7 +108,7 @@ def atom(info: FeedInfo, items: Sequence[Item]) -> str:
     for item in items:
         post = item.post
         entry = _sub(feed, "entry")
-        _sub(entry, "title", title_line(post))
+        _sub(entry, "title", item.title)
         _sub(entry, "id", item.url)
         _sub(entry, "link", rel="alternate", type="text/html", href=item.url)
         if post.url:
@@ -105,8 +119,8 @@ def atom(info: FeedInfo, items: Sequence[Item]) -> str:
             _sub(_sub(entry, "author"), "name", post.source)
         else:
             _sub(_sub(entry, "author"), "name", info.title)
-        _sub(entry, "summary", content_text(post), type="text")
-        _sub(entry, "content", content_html(post), type="html")
+        _sub(entry, "summary", item.text, type="text")
+        _sub(entry, "content", item.html, type="html")
     return _xml(feed)
 
 
@@ -133,13 +147,13 @@ def rss(info: FeedInfo, items: Sequence[Item]) -> str:
     for item in items:
         post = item.post
         el = _sub(channel, "item")
-        _sub(el, "title", title_line(post))
+        _sub(el, "title", item.title)
         _sub(el, "link", item.url)
         _sub(el, "guid", item.url, isPermaLink="true")
         _sub(el, "pubDate", _rfc822(item.published))
         if post.source:
             _sub(el, "category", post.source)
-        _sub(el, "description", content_html(post))
+        _sub(el, "description", item.html)
         if post.url:
             _sub(el, "source", info.title, url=item.url)
     return _xml(root)
@@ -157,9 +171,9 @@ def json_feed(info: FeedInfo, items: Sequence[Item]) -> str:
                 "id": item.url,
                 "url": item.url,
                 **({"external_url": item.post.url} if item.post.url else {}),
-                "title": clean(title_line(item.post)),
-                "content_html": content_html(item.post),
-                "content_text": content_text(item.post),
+                "title": clean(item.title),
+                "content_html": item.html,
+                "content_text": item.text,
                 "date_published": item.published,
                 "date_modified": item.updated,
                 **({"tags": [clean(item.post.source)]} if item.post.source else {}),
@@ -171,8 +185,14 @@ def json_feed(info: FeedInfo, items: Sequence[Item]) -> str:
 
 
 def sitemap(urls: Sequence[str]) -> str:
-    # Tens of thousands of one-element entries: plain escaped strings beat a tree.
-    rows = "".join(f"<url><loc>{xml_escape(clean(u))}</loc></url>" for u in urls)
+    # Tens of thousands of one-element entries: plain escaped strings beat a tree, and
+    # escaping them joined (one call, not one per URL) when no URL holds a newline.
+    joined = "\n".join(urls)
+    if joined.count("\n") == len(urls) - 1:
+        locs = xml_escape(clean(joined)).split("\n") if urls else []
+    else:
+        locs = [xml_escape(clean(u)) for u in urls]
+    rows = f"<url><loc>{'</loc></url><url><loc>'.join(locs)}</loc></url>" if locs else ""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{rows}</urlset>\n'

@@ -61,3 +61,8 @@ def summary_line(post: Post) -> str:
 
 def timestamp(post: Post) -> str | None:
     return post.published if day_of(post.published) is not None else None
+
+
+def post_path(post_id: int) -> str:
+    """Where a post's page lives in the built site; channels link to it."""
+    return f"posts/{post_id}.html"

@@ -27,7 +27,9 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ from waikan.errors import RenderError
 from waikan.models import Post, Status
 from waikan.pipeline import post_from
 from waikan.render import feeds, search
-from waikan.render._files import write_bytes, write_if_changed
+from waikan.render._files import Writer, write_bytes
 from waikan.render.images import Fetcher, Images, config_fetcher, is_http
 from waikan.render.post import day_of, meta_line, timestamp, title_line
 from waikan.store import PostStamp, Store
@@ -54,8 +56,25 @@ from waikan.workspace import Workspace
 
 __all__ = ["SITE_STATUSES", "BuildReport", "build_site", "site_posts"]
 
-FORMAT = "1"  # bump when the output changes in ways the keys cannot see
+FORMAT = "2"  # bump when the output changes in ways the keys cannot see
 MANIFEST = ".waikan-build.json"
+JOURNAL = ".waikan-build.log"  # what each build changed since the base file, a line each
+JOURNAL_LINES = 200  # then a new base file
+JOURNAL_POSTS = 500  # a build that changed more posts writes a new base file
+# Rows are stamped before they commit: look again at what changed shortly before the mark.
+MARGIN = timedelta(seconds=10)
+IMAGE_TRIES = 3  # builds that try a failed lead image before only --full tries again
+STATE_COLUMNS = (
+    "id",
+    "post",
+    "revision",
+    "summary",
+    "status",
+    "source",
+    "published",
+    "updated",
+    "day",
+)
 SITE_STATUSES = (Status.SUMMARIZED.value, Status.APPROVED.value, Status.PUBLISHED.value)
 TEMPLATES = (
     "site/base.html",
@@ -69,14 +88,20 @@ TEMPLATES = (
 STATIC = ("site.css", "search.js")
 
 
-def site_posts(store: Store) -> list[PostStamp]:
-    """The posts the site and its feeds show, oldest post first.
+def site_statuses(ws: Workspace) -> tuple[str, ...]:
+    """SPEC §2: approved and published posts; in ``auto`` review mode a summarized
+    post counts as approved at once, but not when every destination waits for an
+    editor (``review`` mode)."""
+    from waikan.publish.review import editor_gate
 
-    SPEC §2: approved and published posts; in ``auto`` review mode (the only
-    mode so far) a summarized post counts as approved at once. The review-mode
-    switch changes this one function.
-    """
-    return store.post_stamps(SITE_STATUSES)
+    if editor_gate(ws):
+        return tuple(s for s in SITE_STATUSES if s != Status.SUMMARIZED.value)
+    return SITE_STATUSES
+
+
+def site_posts(store: Store, statuses: Sequence[str] = SITE_STATUSES) -> list[PostStamp]:
+    """The posts the site and its feeds show, oldest post first (see :func:`site_statuses`)."""
+    return store.post_stamps(statuses)
 
 
 # -- interface strings: the site's own words, per script ----------------------------
@@ -173,6 +198,118 @@ def _key(*parts: object) -> str:
 
 def _fp(s: PostStamp) -> str:
     return f"{s.article_id}.{s.post_id}.{s.revision}.{s.summary_id}.{s.updated}"
+
+
+class _Fingerprints(dict[int, str]):
+    """Post fingerprints, computed on first use: a small build needs only a few."""
+
+    def __init__(self, by_id: Mapping[int, PostStamp]) -> None:
+        super().__init__()
+        self.by_id = by_id
+
+    def __missing__(self, article_id: int) -> str:
+        found = self[article_id] = _fp(self.by_id[article_id])
+        return found
+
+
+class _Layout:
+    """One list of posts indexed the ways a plan needs, built once per list and build."""
+
+    def __init__(self, stamps: Sequence[PostStamp], days: Mapping[int, str | None]) -> None:
+        self.stamps = stamps
+        self.days = days
+        self.by_id = {s.article_id: s for s in stamps}
+        self.ids = list(self.by_id)
+        self.by_source: dict[str, list[PostStamp]] = defaultdict(list)
+        self.by_day: dict[str, list[PostStamp]] = defaultdict(list)
+        for s in stamps:
+            self.by_source[s.source_name or ""].append(s)
+            if day := days.get(s.article_id):
+                self.by_day[day].append(s)
+        self.slugs = source_slugs(self.by_source)
+
+
+@dataclass(slots=True)
+class State:
+    """What the last build saw, kept in ``.waikan-build.json``: enough to plan the next.
+
+    ``stamps`` are its posts (oldest first) with their ``days``; ``files`` lists the
+    files of each page that writes more than the file of its name; ``total`` counts
+    the files of the whole site.
+    """
+
+    mark: datetime  # rows changed at or after this are looked at again
+    stamps: list[PostStamp]
+    days: dict[int, str | None]
+    files: dict[str, list[str]]
+    total: int
+    images: dict[int, int] = field(default_factory=dict)  # post → failed image downloads
+    gen: str = ""  # the base file's id, repeated by each journal line
+    lines: int = 0  # journal lines read
+    broken: bool = False  # the journal ended in a line that did not parse
+
+
+def _encoded(values: list[Any]) -> dict[str, list[Any]]:
+    """A column of few distinct values as a table of them and an index per row."""
+    table = list(dict.fromkeys(values))
+    where = {v: n for n, v in enumerate(table)}
+    return {"values": table, "rows": [where[v] for v in values]}
+
+
+def _decoded(column: Any) -> list[Any]:
+    if isinstance(column, dict):
+        table = column["values"]
+        return [table[n] for n in column["rows"]]
+    return list(column)
+
+
+def _diff(old: Sequence[PostStamp], new: Sequence[PostStamp]) -> set[int]:
+    """Posts added, removed or changed between two lists."""
+    before = {s.article_id: s for s in old}
+    after = {s.article_id: s for s in new}
+    changed = before.keys() ^ after.keys()
+    changed.update(i for i, s in after.items() if i in before and before[i] != s)
+    return changed
+
+
+def _days(
+    stamps: Sequence[PostStamp], old: State | None, changed: set[int] | None
+) -> dict[int, str | None]:
+    """Each post's publication day; parsed again only for the posts that changed."""
+
+    def day(s: PostStamp) -> str | None:
+        found = day_of(s.published)
+        return found.isoformat() if found else None
+
+    if old is None or changed is None:
+        return {s.article_id: day(s) for s in stamps}
+    days = dict(old.days)
+    now = {s.article_id: s for s in stamps} if changed else {}
+    for i in changed:
+        if i in now:
+            days[i] = day(now[i])
+        else:
+            days.pop(i, None)
+    return days
+
+
+def _first_diff(a: Sequence[int], b: Sequence[int]) -> int:
+    """The first position where two lists differ (the shorter length if one extends the other)."""
+    m = min(len(a), len(b))
+    if a[:m] == b[:m]:
+        return m
+    return next(i for i in range(m) if a[i] != b[i])
+
+
+def _positions(ids: list[int], wanted: set[int]) -> list[int]:
+    if len(wanted) <= 8:
+        return [ids.index(i) for i in wanted if i in ids]
+    return [n for n, i in enumerate(ids) if i in wanted]
+
+
+def _listing_names(folder: str, total: int, per_page: int) -> list[str]:
+    count = (total + per_page - 1) // per_page
+    return [f"{folder}index.html", *(f"{folder}page/{k}.html" for k in range(1, count + 1))]
 
 
 def slugify(name: str) -> str:
@@ -303,6 +440,7 @@ class SiteBuilder:
         fetcher: Fetcher | None = None,
     ) -> None:
         self.ws = ws
+        self.statuses = site_statuses(ws)
         self.config: Config = ws.config
         self.out = out
         self.full = full
@@ -315,6 +453,7 @@ class SiteBuilder:
         self.ui = ui_for(str(cfg["channel.variant"]))
         self.report = BuildReport(out=out, posts=0)
         self._cards: dict[int, dict[str, Any]] = {}
+        self._no_image: set[int] = set()  # posts whose lead image could not be fetched
         if fetcher is None and bool(cfg["site.images"]):
             fetcher = config_fetcher(cfg)
         self.images = Images(out, fetcher if bool(cfg["site.images"]) else None, [])
@@ -393,40 +532,90 @@ class SiteBuilder:
                     "site.images",
                 )
             ),
+            # Which statuses the site shows: the last build's post list holds only those.
+            *self.statuses,
         )
-        stamps = site_posts(self.ws.store)
+        if not self.base:
+            self.report.warnings.append(
+                "site.base_url is not set: sitemap.xml left out, feeds use relative links"
+            )
+        store = self.ws.store
+        # Taken before reading the store: whatever commits later is newer than the mark.
+        looked = datetime.now(UTC)
+        old = None if self.full else self._read_state()
+        found = self._changes(old) if old is not None else None
+        if found is None:
+            stamps = site_posts(store, self.statuses)
+            changed = None if old is None else _diff(old.stamps, stamps)
+        else:
+            stamps, changed = found
+        days = _days(stamps, old, changed)
         self.report.posts = len(stamps)
-        pages = self.plan(stamps, static)
 
-        old = {} if self.full else self._read_manifest()
-        existing = self._existing_files() if old else set()
-        dirty = []
-        for page in pages:
-            entry = old.get(page.name)
-            if entry is None or entry[0] != page.key or not existing.issuperset(entry[1]):
-                dirty.append(page)
-        needed = sorted({i for page in dirty for i in page.ids})
-        posts = self._load_posts(needed)
+        old_keys: dict[str, str] = {}
+        now = _Layout(stamps, days)
+        # Posts whose lead image failed last time: their pages try again (a few times).
+        retry = set()
+        if old is not None and self.images.fetcher is not None:
+            retry = {
+                f"posts/{i}.html"
+                for i, tries in old.images.items()
+                if tries < IMAGE_TRIES and i in now.by_id
+            }
+        if old is None or changed is None:
+            pages = self.plan(now, static, None)
+        else:
+            then = _Layout(old.stamps, old.days)
+            want = self.candidates(then, now, changed)
+            if want is not None:
+                want.update(retry)
+            old_keys = {p.name: p.key for p in self.plan(then, static, want)}
+            pages = self.plan(now, static, want)
+        dirty = [
+            page for page in pages if page.name in retry or old_keys.get(page.name) != page.key
+        ]
+        posts = self._load_posts(sorted({i for page in dirty for i in page.ids}))
 
-        manifest: dict[str, tuple[str, list[str]]] = {}
-        fresh = {page.name for page in dirty}
-        for page in pages:
-            if page.name not in fresh:
-                manifest[page.name] = old[page.name]
-                self.report.unchanged += len(old[page.name][1])
-                continue
-            produced = page.render(posts)
-            self.report.rendered_pages += 1
-            for rel, data in produced.items():
-                raw = data.encode("utf-8") if isinstance(data, str) else data
-                if write_if_changed(self.out / rel, raw):
-                    self.report.written.append(rel)
+        files = dict(old.files) if old is not None else {}
+        total = old.total if old is not None else 0
+        stale: list[str] = []
+        with Writer() as writer:
+            for page in dirty:
+                produced = page.render(posts)
+                self.report.rendered_pages += 1
+                for rel, data in produced.items():
+                    raw = data.encode("utf-8") if isinstance(data, str) else data
+                    writer.put(rel, self.out / rel, raw)
+                if page.name in old_keys:
+                    had = files.get(page.name, [page.name])
+                    total -= len(had)
+                    stale += had
+                made = sorted(produced)
+                total += len(made)
+                if made == [page.name]:
+                    files.pop(page.name, None)
                 else:
-                    self.report.unchanged += 1
-            manifest[page.name] = (page.key, sorted(produced))
-        self._remove_stale(old, manifest)
-        if dirty or self.report.removed or len(manifest) != len(old):
-            self._write_manifest(manifest)
+                    files[page.name] = made
+        self.report.written += writer.written
+        gone = old_keys.keys() - {page.name for page in pages}
+        for name in gone:
+            had = files.pop(name, [name])
+            total -= len(had)
+            stale += had
+        self._remove_stale(stale, files, pages)
+        self.report.unchanged = total - len(self.report.written)
+        rendered = {page.name for page in dirty}
+        images = {
+            i: tries
+            for i, tries in (old.images if old is not None else {}).items()
+            if i in now.by_id and f"posts/{i}.html" not in rendered
+        }
+        for i in self._no_image:
+            images[i] = (old.images.get(i, 0) if old is not None else 0) + 1
+        if dirty or self.report.removed or old is None or changed:
+            state = State(looked - MARGIN, stamps, days, files, total, images)
+            touched = {page.name for page in dirty} | gone
+            self._write_state(state, old, changed, touched)
         self.report.warnings.extend(self.images.warnings)
         self.report.seconds = time.perf_counter() - started
         return self.report
@@ -442,54 +631,166 @@ class SiteBuilder:
                 f"cannot write the site into {self.out}: {exc.strerror or exc}"
             ) from None
 
-    def _read_manifest(self) -> dict[str, tuple[str, list[str]]]:
-        """The last build's pages: name → (key, files); empty when absent or from elsewhere."""
+    # -- the last build's state --
+    def _read_state(self) -> State | None:
+        """The last build's state; None when absent, damaged or from other templates/settings.
+
+        The state is a base file plus a journal of the builds since, one JSON line
+        each; a line that does not parse (a build stopped while appending it) ends
+        the journal there, and the next write starts a new base.
+        """
         try:
             data = json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))
             if data.get("format") != FORMAT or data.get("site") != self.site_fp:
-                return {}  # other templates or settings: every page changes anyway
-            keys, files = data["keys"], data["files"]
-            return {name: (key, files.get(name) or [name]) for name, key in keys.items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}
+                return None  # other templates or settings: every page changes anyway
+            cols = data["posts"]
+            columns = [_decoded(cols[name]) for name in STATE_COLUMNS]
+            if len({len(c) for c in columns}) > 1:
+                return None
+            stamps = list(map(tuple.__new__, repeat(PostStamp), zip(*columns[:8], strict=True)))
+            days = dict(zip(columns[0], columns[8], strict=True))
+            files = {str(k): [str(f) for f in v] for k, v in data["files"].items()}
+            mark = datetime.fromisoformat(data["mark"])
+            images = {int(k): int(v) for k, v in data.get("images", {}).items()}
+            state = State(mark, stamps, days, files, int(data["total"]), images, str(data["gen"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+            return None
+        try:
+            lines = (self.out / JOURNAL).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return state
+        except (OSError, ValueError):
+            lines = [""]
+        by_id: dict[int, PostStamp] | None = None
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                if entry["gen"] != state.gen:
+                    raise ValueError("a journal of another base")
+                if by_id is None:
+                    by_id = {s.article_id: s for s in state.stamps}
+                for row in entry["set"]:
+                    by_id[row[0]] = tuple.__new__(PostStamp, row[:8])
+                    days[row[0]] = row[8]
+                for i in entry["del"]:
+                    by_id.pop(i, None)
+                    days.pop(i, None)
+                for name, made in entry["files"].items():
+                    if made is None:
+                        files.pop(name, None)
+                    else:
+                        files[name] = [str(f) for f in made]
+                state.images = {int(k): int(v) for k, v in entry["images"].items()}
+                state.mark = datetime.fromisoformat(entry["mark"])
+                state.total = int(entry["total"])
+                state.lines += 1
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+                state.broken = True
+                break
+        if by_id is not None:
+            state.stamps = sorted(by_id.values(), key=lambda s: s.post_id)
+        return state
 
-    def _write_manifest(self, pages: Mapping[str, tuple[str, list[str]]]) -> None:
-        # A page whose only file is its name (every post page) stores no file list.
+    def _write_state(
+        self, state: State, old: State | None, changed: set[int] | None, touched: set[str]
+    ) -> None:
+        """Append this build's changes to the journal; now and then, a new base instead."""
+        journal = self.out / JOURNAL
+        if (
+            old is not None
+            and changed is not None
+            and not old.broken
+            and old.lines < JOURNAL_LINES
+            and len(changed) <= JOURNAL_POSTS
+        ):
+            now = {s.article_id: s for s in state.stamps}
+            entry = {
+                "gen": old.gen,
+                "mark": state.mark.isoformat(),
+                "total": state.total,
+                "set": [[*now[i], state.days.get(i)] for i in sorted(changed) if i in now],
+                "del": sorted(i for i in changed if i not in now),
+                "files": {name: state.files.get(name) for name in sorted(touched)},
+                "images": {str(i): tries for i, tries in state.images.items()},
+            }
+            line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
+            try:
+                with journal.open("a", encoding="utf-8") as fh:
+                    fh.write(line)
+                return
+            except OSError as exc:
+                raise RenderError(f"cannot write {journal}: {exc.strerror or exc}") from None
+        # Columns, not rows: ten thousand posts load and dump several times faster.
+        cols: list[Any] = [list(c) for c in zip(*state.stamps, strict=True)] or [
+            [] for _ in range(8)
+        ]
+        cols.append([state.days.get(i) for i in cols[0]])
+        for n in (4, 5, 8):  # status, source, day: a few values, each repeated often
+            cols[n] = _encoded(cols[n])
         data = {
             "format": FORMAT,
             "site": self.site_fp,
-            "keys": {name: key for name, (key, _files) in pages.items()},
-            "files": {name: files for name, (_key, files) in pages.items() if files != [name]},
+            "gen": os.urandom(8).hex(),  # ties the journal lines to this base
+            "mark": state.mark.isoformat(),
+            "total": state.total,
+            "posts": dict(zip(STATE_COLUMNS, cols, strict=True)),
+            # A page whose only file is its name (every post page) stores no file list.
+            "files": state.files,
+            "images": {str(i): tries for i, tries in state.images.items()},
         }
         write_bytes(self.out / MANIFEST, json.dumps(data, separators=(",", ":")).encode())
+        try:
+            journal.unlink(missing_ok=True)
+        except OSError as exc:
+            raise RenderError(f"cannot remove {journal}: {exc.strerror or exc}") from None
 
-    def _existing_files(self) -> set[str]:
-        found: set[str] = set()
-        cut = len(str(self.out)) + 1
-        for folder, _dirs, names in os.walk(self.out):
-            prefix = (folder[cut:] + "/") if len(folder) >= cut else ""
-            found.update(prefix + n for n in names)
-        return found
+    def _changes(self, old: State) -> tuple[list[PostStamp], set[int]] | None:
+        """The posts now, from the last build's list and the rows changed since it looked.
+
+        None when the count disagrees (rows committed under an older time, or deleted):
+        the caller then reads the whole list.
+        """
+        store = self.ws.store
+        by_id = {s.article_id: s for s in old.stamps}
+        changed: set[int] = set()
+        for s in store.post_changes(old.mark):
+            prev = by_id.get(s.article_id)
+            if s.status in self.statuses:
+                if prev != s:
+                    by_id[s.article_id] = s
+                    changed.add(s.article_id)
+            elif prev is not None:
+                del by_id[s.article_id]
+                changed.add(s.article_id)
+        if store.post_count(self.statuses) != len(by_id):
+            return None
+        if not changed:
+            return old.stamps, changed
+        return sorted(by_id.values(), key=lambda s: s.post_id), changed
 
     def _remove_stale(
-        self,
-        old: Mapping[str, tuple[str, list[str]]],
-        new: Mapping[str, tuple[str, list[str]]],
+        self, stale: Sequence[str], files: Mapping[str, list[str]], pages: Sequence[Page]
     ) -> None:
-        keep = {f for _key, produced in new.values() for f in produced}
-        for _key, produced in old.values():
-            for rel in produced:
-                if rel in keep:
-                    continue
-                keep.add(rel)  # once
-                path = self.out / rel
-                try:
-                    path.unlink()
-                    self.report.removed.append(rel)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise RenderError(f"cannot remove {path}: {exc.strerror}") from None
+        """Delete the files the pages that changed or went no longer produce."""
+        if not stale:
+            return
+        keep = {f for produced in files.values() for f in produced}
+        keep.update(page.name for page in pages if page.name not in files)
+        for rel in dict.fromkeys(stale):
+            if rel in keep:
+                continue
+            path = self.out / rel
+            try:
+                path.unlink()
+                self.report.removed.append(rel)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise RenderError(f"cannot remove {path}: {exc.strerror}") from None
+            folder = path.parent
+            while folder != self.out and not any(folder.iterdir()):  # a gone source's folder
+                folder.rmdir()
+                folder = folder.parent
 
     def _load_posts(self, ids: Sequence[int]) -> dict[int, Post]:
         if not ids:
@@ -499,45 +800,110 @@ class SiteBuilder:
             for article, summary in self.ws.store.post_records(ids)
         }
 
-    # -- the plan: every page with its key --
-    def plan(self, stamps: list[PostStamp], static: Mapping[str, bytes]) -> list[Page]:
-        fp = {s.article_id: _fp(s) for s in stamps}
-        slugs = source_slugs(s.source_name or "" for s in stamps)
+    # -- which pages an incremental build looks at --
+    def candidates(self, old: _Layout, now: _Layout, changed: set[int]) -> set[str] | None:
+        """Every page that may differ between the last build's posts and these.
+
+        A superset: the caller still compares keys. None when a source's folder
+        name moved (a new source took its slug), so every page must be looked at.
+        """
+        if any(old.slugs[k] != now.slugs[k] for k in old.slugs.keys() & now.slugs.keys()):
+            return None
+        want = {"feeds", "sitemap", "search/index", "sources/index.html", "days/index.html"}
+        if not changed:
+            return want
+        want.update(f"posts/{i}.html" for i in changed)
+        want |= self._family("", old.ids, now.ids, changed)
+        names = {
+            (layout.by_id[i].source_name or "")
+            for layout in (old, now)
+            for i in changed
+            if i in layout.by_id
+        }
+        for name in names:
+            slug = now.slugs.get(name) or old.slugs[name]
+            lo = [s.article_id for s in old.by_source.get(name, ())]
+            ln = [s.article_id for s in now.by_source.get(name, ())]
+            want |= self._family(f"sources/{slug}/", lo, ln, changed)
+        for i in changed:
+            for day in (old.days.get(i), now.days.get(i)):
+                if day:
+                    want.add(f"days/{day}.html")
+        first = _first_diff(old.ids, now.ids)
+        spots = _positions(old.ids, changed) + _positions(now.ids, changed)
+        for total in (len(old.ids), len(now.ids)):
+            for seg in search.segments(total):
+                end = seg.start + seg.size
+                if end > first or any(seg.start <= i < end for i in spots):
+                    want.add(f"search/{seg.name}")
+        return want
+
+    def _family(self, folder: str, lo: list[int], ln: list[int], changed: set[int]) -> set[str]:
+        """Candidate pages of one listing: the index, pages from the first moved post on,
+        both last pages (their links), and the pages of changed posts."""
+        n = self.per_page
+        out = {f"{folder}index.html"}
+        count_old, count_new = -(-len(lo) // n), -(-len(ln) // n)
+        numbers = set(range(_first_diff(lo, ln) // n + 1, max(count_old, count_new) + 1))
+        numbers.update((count_old, count_new))
+        numbers.update(i // n + 1 for i in _positions(lo, changed) + _positions(ln, changed))
+        out.update(f"{folder}page/{k}.html" for k in numbers if k > 0)
+        return out
+
+    # -- the plan: every page (or every wanted page) with its key --
+    def plan(
+        self, layout: _Layout, static: Mapping[str, bytes], want: set[str] | None
+    ) -> list[Page]:
+        def ok(name: str) -> bool:
+            return want is None or name in want
+
+        stamps, by_id, slugs = layout.stamps, layout.by_id, layout.slugs
+        fp = _Fingerprints(by_id)
         pages: list[Page] = []
 
-        static_files = {f"static/{name}": data for name, data in static.items()}
-        pages.append(Page("static", self.site_fp, (), lambda _p: dict(static_files)))
+        if ok("static"):
+            static_files = {f"static/{name}": data for name, data in static.items()}
+            pages.append(Page("static", self.site_fp, (), lambda _p: dict(static_files)))
 
-        for s in stamps:
+        if want is None:
+            chosen: Iterable[PostStamp] = stamps
+        else:
+            wanted = (int(n[6:-5]) for n in want if n.startswith("posts/"))
+            chosen = [by_id[i] for i in wanted if i in by_id]
+        for s in chosen:
             pages.append(self._post_page(s, fp[s.article_id], slugs))
 
-        pages += self._listing("", self.ui["latest"], stamps, fp, depth=0)
+        pages += self._listing("", self.ui["latest"], stamps, fp, 0, ok)
 
-        by_source: dict[str, list[PostStamp]] = defaultdict(list)
-        for s in stamps:
-            by_source[s.source_name or ""].append(s)
+        folders = None if want is None else {n.split("/")[1] for n in want if n[:8] == "sources/"}
         rows = []
-        for name, members in sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        ordered = sorted(layout.by_source.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        for name, members in ordered:
             label = name or self.ui["unknown_source"]
-            folder = f"sources/{slugs[name]}/"
-            pages += self._listing(folder, label, members, fp, depth=2)
+            if folders is None or slugs[name] in folders:
+                folder = f"sources/{slugs[name]}/"
+                pages += self._listing(folder, label, members, fp, 2, ok)
             rows.append((label, f"{slugs[name]}/index.html", len(members)))
-        pages.append(self._sources_index(rows))
+        if ok("sources/index.html"):
+            pages.append(self._sources_index(rows))
 
-        by_day: dict[str, list[PostStamp]] = defaultdict(list)
-        for s in stamps:
-            if (when := day_of(s.published)) is not None:
-                by_day[when.isoformat()].append(s)
+        by_day = layout.by_day
         for day, members in by_day.items():
-            pages.append(self._day_page(day, members, fp))
-        pages.append(self._days_index({d: len(m) for d, m in by_day.items()}))
+            if ok(f"days/{day}.html"):
+                pages.append(self._day_page(day, members, fp))
+        if ok("days/index.html"):
+            pages.append(self._days_index({d: len(m) for d, m in by_day.items()}))
 
-        pages.append(self._simple("search.html", "site/search.html", depth=0))
-        pages.append(self._not_found())
-        pages.append(self._feeds(stamps, fp))
-        pages += self._search(stamps, fp)
-        html_pages = [p.name for p in pages if p.name.endswith(".html") and p.name != "404.html"]
-        pages.append(self._sitemap(html_pages))
+        if ok("search.html"):
+            pages.append(self._simple("search.html", "site/search.html", depth=0))
+        if ok("404.html"):
+            pages.append(self._not_found())
+        if ok("feeds"):
+            pages.append(self._feeds(stamps, fp))
+        pages += self._search(stamps, fp, ok)
+        if ok("sitemap"):
+            listed = [(f"sources/{slugs[name]}/", len(members)) for name, members in ordered]
+            pages.append(self._sitemap(layout, listed))
         return pages
 
     def _post_page(self, s: PostStamp, fp: str, slugs: Mapping[str, str]) -> Page:
@@ -548,6 +914,8 @@ class SiteBuilder:
             post = posts[s.article_id]
             day = day_of(post.published)
             image = self.images.local(post.image_url)
+            if image is None and self.images.fetcher is not None and is_http(post.image_url):
+                self._no_image.add(post.id)
             ctx = self._common(1, path)
             original = post.url if is_http(post.url) else None
             summary0 = post.summary[0] if post.summary else ""
@@ -585,6 +953,7 @@ class SiteBuilder:
         stamps: Sequence[PostStamp],
         fp: Mapping[int, str],
         depth: int,
+        ok: Callable[[str], bool],
     ) -> list[Page]:
         """``{folder}index.html`` (newest) and ``{folder}page/K.html`` numbered from the oldest."""
         n, total = self.per_page, len(stamps)
@@ -592,10 +961,13 @@ class SiteBuilder:
         pages = []
         newest = list(reversed(stamps[-n:]))
         older = f"page/{(total - n - 1) // n + 1}.html" if total > n else None
-        pages.append(
-            self._list_page(f"{folder}index.html", depth, title, newest, fp, older, None, None)
-        )
+        if ok(f"{folder}index.html"):
+            pages.append(
+                self._list_page(f"{folder}index.html", depth, title, newest, fp, older, None, None)
+            )
         for k in range(1, count + 1):
+            if not ok(f"{folder}page/{k}.html"):
+                continue
             chunk = list(reversed(stamps[(k - 1) * n : k * n]))
             prev = f"{k - 1}.html" if k > 1 else None
             nxt = f"{k + 1}.html" if k < count else "../index.html"
@@ -715,10 +1087,14 @@ class SiteBuilder:
 
         return Page("feeds", _key(self.site_fp, "feeds", *(fp[i] for i in ids)), ids, render)
 
-    def _search(self, stamps: Sequence[PostStamp], fp: Mapping[int, str]) -> list[Page]:
+    def _search(
+        self, stamps: Sequence[PostStamp], fp: Mapping[int, str], ok: Callable[[str], bool]
+    ) -> list[Page]:
         segs = search.segments(len(stamps))
         pages = []
         for seg in segs:
+            if not ok(f"search/{seg.name}"):
+                continue
             members = tuple(s.article_id for s in stamps[seg.start : seg.start + seg.count])
 
             def render(
@@ -728,8 +1104,9 @@ class SiteBuilder:
 
             key = _key(search.FORMAT, self.site_fp, seg.name, *(fp[i] for i in members))
             pages.append(Page(f"search/{seg.name}", key, members, render))
-        meta = search.meta_file(segs)
-        pages.append(Page("search/index", _key(meta), (), lambda _p: dict(meta)))
+        if ok("search/index"):
+            meta = search.meta_file(segs)
+            pages.append(Page("search/index", _key(meta), (), lambda _p: dict(meta)))
         return pages
 
     def _doc(self, post: Post) -> search.Doc:
@@ -751,18 +1128,25 @@ class SiteBuilder:
             text=text,
         )
 
-    def _sitemap(self, html_pages: Sequence[str]) -> Page:
-        if not self.base:
-            self.report.warnings.append(
-                "site.base_url is not set: sitemap.xml left out, feeds use relative links"
-            )
+    def _sitemap(self, layout: _Layout, folders: Sequence[tuple[str, int]]) -> Page:
+        """Every HTML page but 404; keyed by what decides the page names, not by them."""
+        if not self.base:  # the build warns once
             return Page("sitemap", _key("no-sitemap"), (), lambda _p: {})
-        urls = [self.absolute(p) for p in html_pages]
+        ids = ",".join(map(str, layout.ids))
+        days = list(layout.by_day)
 
         def render(_posts: Mapping[int, Post]) -> dict[str, str | bytes]:
-            return {"sitemap.xml": feeds.sitemap(urls)}
+            html = [f"posts/{i}.html" for i in layout.ids]
+            html += _listing_names("", len(layout.ids), self.per_page)
+            for folder, count in folders:
+                html += _listing_names(folder, count, self.per_page)
+            html.append("sources/index.html")
+            html += [f"days/{day}.html" for day in days]
+            html += ["days/index.html", "search.html"]
+            return {"sitemap.xml": feeds.sitemap([self.base + p for p in html])}
 
-        return Page("sitemap", _key(self.site_fp, *urls), (), render)
+        key = _key(self.site_fp, "sitemap", ids, *(f"{f}{n}" for f, n in folders), *days)
+        return Page("sitemap", key, (), render)
 
 
 def site_dir(ws: Workspace, out: str | Path | None = None) -> Path:

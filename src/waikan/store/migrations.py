@@ -45,6 +45,25 @@ def m006_site(conn: Connection) -> None:
     schema.ix_articles_site.create(conn, checkfirst=True)
 
 
+def m007_web(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.WEB_TABLES), checkfirst=True)
+    schema.ix_articles_source_id.create(conn, checkfirst=True)
+    schema.ix_articles_source_status.create(conn, checkfirst=True)
+    schema.ix_articles_created.create(conn, checkfirst=True)
+    schema.ix_summaries_created.create(conn, checkfirst=True)
+    schema.ix_posts_created.create(conn, checkfirst=True)
+
+
+def m008_site_changes(conn: Connection) -> None:
+    # An incremental site build asks only for the posts changed since the last build.
+    schema.ix_articles_updated.create(conn, checkfirst=True)
+    schema.ix_posts_updated.create(conn, checkfirst=True)
+
+
+def m009_queue(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.QUEUE_TABLES), checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m001_initial", m001_initial),
     ("m002_dedupe", m002_dedupe),
@@ -52,6 +71,9 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m004_sources", m004_sources),
     ("m005_summarize", m005_summarize),
     ("m006_site", m006_site),
+    ("m007_web", m007_web),
+    ("m008_site_changes", m008_site_changes),
+    ("m009_queue", m009_queue),
 )
 
 
@@ -66,8 +88,12 @@ def _lock(conn: Connection) -> None:
 
 def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations inside the caller's transaction; return their names."""
+    if conn.dialect.name == "postgresql":
+        # Before the CREATE: concurrent CREATE TABLE IF NOT EXISTS races on PostgreSQL.
+        _lock(conn)
     conn.execute(CreateTable(schema.migrations, if_not_exists=True))
-    _lock(conn)
+    if conn.dialect.name != "postgresql":
+        _lock(conn)
     done = set(conn.scalars(select(schema.migrations.c.name)))
     applied = []
     for name, fn in MIGRATIONS:

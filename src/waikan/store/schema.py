@@ -316,3 +316,79 @@ ix_articles_site = Index(
     articles.c.published,
     articles.c.updated_at,
 )
+
+# -- the editor's desk (m007_web): accounts, API tokens, sessions, login failures ---
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # admin | editor
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of a 256-bit random token: a fast hash is enough for that much entropy.
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(10), nullable=False),  # account | address
+    Column("key", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_login_failures_key", "scope", "key", "at"),
+)
+
+WEB_TABLES = (users, api_tokens, web_sessions, login_failures)
+
+# The desk's queue filters page by id within a source or by creation day.
+ix_articles_source_id = Index("ix_articles_source_id", articles.c.source_name, articles.c.id)
+ix_articles_source_status = Index(
+    "ix_articles_source_status", articles.c.source_name, articles.c.status, articles.c.id
+)
+ix_articles_created = Index("ix_articles_created", articles.c.created_at)
+# The dashboard reads the last days of summaries and posts by time.
+ix_summaries_created = Index("ix_summaries_created", summaries.c.created_at)
+ix_posts_created = Index("ix_posts_created", posts.c.created_at)
+
+# -- incremental site builds (m008_site_changes): posts changed since the last build ----
+# Two range scans (article rows, post rows) find what a build must look at again.
+ix_articles_updated = Index("ix_articles_updated", articles.c.updated_at)
+ix_posts_updated = Index("ix_posts_updated", posts.c.updated_at)
+
+# -- distributed runs (m009_queue): messages a worker could not run ---------------------
+# Undecodable bodies, unknown task names and invalid arguments land here, not in a
+# retry loop; ``waikan status`` shows them.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(20), nullable=False),  # undecodable | unknown | invalid
+    Column("task", String(200), nullable=True),
+    Column("body", Text, nullable=True),  # the first 2,000 characters
+    Column("error", Text, nullable=False),
+    Index("ix_dead_letters_at", "at"),
+)
+
+QUEUE_TABLES = (dead_letters,)

@@ -162,6 +162,23 @@ class Glossary:
         return index
 
     @functools.cached_property
+    def _longest_from(self) -> dict[str, int]:
+        """First word of an indexed name → most words of a name starting with it, so a scan
+        tries phrases only where a name can start (most words start none)."""
+        out: dict[str, int] = {}
+        for phrase in self._index:
+            words = phrase.split(" ")
+            out[words[0]] = max(out.get(words[0], 0), len(words))
+        return out
+
+    @functools.cached_property
+    def numeral_forms(self) -> list[str]:
+        """Chinese forms holding a numeral (五角大楼…): masked before the guard reads figures."""
+        return [
+            f for f in self.chinese_forms if any(c in f for c in "一二两三四五六七八九十百千万")
+        ]
+
+    @functools.cached_property
     def chinese_forms(self) -> dict[str, Entry]:
         """Every Chinese form and variant → its entry (for the guard)."""
         out: dict[str, Entry] = {}
@@ -182,10 +199,11 @@ class Glossary:
         self, tokens: list[tuple[int, str]], counts: dict[str, list[int]], split_hyphens: bool
     ) -> None:
         index = self._index
+        longest = self._longest_from
         i = 0
         while i < len(tokens):
             matched = 0
-            for n in range(min(_MAX_WORDS, len(tokens) - i), 0, -1):
+            for n in range(min(longest.get(tokens[i][1], 0), _MAX_WORDS, len(tokens) - i), 0, -1):
                 phrase = " ".join(t for _, t in tokens[i : i + n])
                 entry = index.get(phrase)
                 if entry is not None:

@@ -75,9 +75,7 @@ def check(
     ]
     if not han_count(text):
         return findings  # nothing Chinese to trace
-    masked = [
-        f for f in glossary.chinese_forms if any(c in f for c in "一二两三四五六七八九十百千万")
-    ]
+    masked = glossary.numeral_forms
     facts = article_facts(article.text, article.published)
     seen: set[str] = set()
     for q in zh_quantities(text, masked):

@@ -64,16 +64,19 @@ def parse_zh_number(text: str) -> float:
         return value + (float("0." + digits) if digits else 0.0)
     if text and all(c in _DIGITS for c in text) and len(text) > 1:
         return float("".join(str(_DIGITS[c]) for c in text))
-    total, section = 0.0, ""
+    # 亿 multiplies everything since the previous 亿 (一万二千亿, 一百万亿); 万 only its section
+    above, below, section = 0.0, 0.0, ""
     for ch in text:
-        if ch in _BIG:
-            total += (_parse_section(section) if section else 1) * _BIG[ch]
+        if ch == "万":
+            below += (_parse_section(section) if section else 1) * _BIG[ch]
             section = ""
-            if ch == "亿":  # 一亿三千万: what follows is below 亿
-                total = total
+        elif ch == "亿":
+            group = below + (_parse_section(section) if section else 0)
+            above += (group or 1) * _BIG[ch]
+            below, section = 0.0, ""
         else:
             section += ch
-    return total + (_parse_section(section) if section else 0)
+    return above + below + (_parse_section(section) if section else 0)
 
 
 # -- quantities -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ third-person reporting, so anything addressed to the reader is a finding.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from waikan.summarize.guard.obeyed import obeyed_sentences
 
@@ -16,11 +17,14 @@ __all__ = ["han_count", "injection_sentences", "shape_problems"]
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _ENGLISH_RUN = re.compile(r"(?:\b[A-Za-z][a-z'’]+\b[\s,.;:]+){4,}")
+# Boundaries are ASCII-only: \b sees no edge between 见 and a domain glued to it (见t.me/x).
 _URL = re.compile(
-    r"(?:https?://|ftp://|www\.)[\x21-\x7e]+|\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
+    r"(?:https?://|ftp://|www\.)[\x21-\x7e]+"
+    r"|(?<![A-Za-z0-9-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
     r"(?:com|net|org|cn|io|co|info|xyz|top|me|ly|gov|edu|app|dev|news|site|online|link|tv|uk"
-    r"|example|biz|shop|club|vip|cc|ru|us)\b"
-    r"(?:/[\x21-\x7e]*)?",
+    r"|example|biz|shop|club|vip|cc|ru|us|ai|to|gg|so|im|fm|ws|tw|hk|jp|de|fr|su|tk|pw|ml)"
+    r"(?![A-Za-z0-9-])(?:/[\x21-\x7e]*)?"
+    r"|(?<![A-Za-z0-9-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}/[\x21-\x7e]*",
     re.IGNORECASE,
 )
 _CHATTER = re.compile(
@@ -52,7 +56,8 @@ _INJECTION_EN = re.compile(
     r"|tell (?:your |the |all )?readers|(?:in|to) (?:your|the) summary|system prompt"
     r"|instructions? (?:to|for) (?:the )?(?:AI|model|assistant)"
     r"|\b(?:AI|LLM|language|chatbot)s? (?:models?|assistants?|systems?|summari[sz]ers?|bots?|"
-    r"tools?)(?: reading this)? (?:must|should|reading|need)"
+    r"tools?)(?: reading this| (?:reading|summari[sz]ing|processing) (?:this|the) \w+)?"
+    r" (?:must|should|reading|need)"
     r"|\bnote (?:to|for) (?:the |any |all )?(?:AI|LLM|models?|assistants?|summari[sz]ers?|bots?)"
     r"|^(?:please )?(?:write|say|state|claim|report|declare|mention) that\b",
     re.IGNORECASE | re.MULTILINE,
@@ -98,7 +103,7 @@ def shape_problems(
         )
     if han and not min_han <= han <= max_han:
         problems.append(f"length: {han} Chinese characters, expected {min_han}–{max_han}")
-    for m in _URL.finditer(text):
+    for m in _URL.finditer(unicodedata.normalize("NFKC", text)):  # ｈｔｔｐｓ：／／ too
         problems.append(f"url: {m.group()} — a summary never contains a URL")
         break
     for m in _CHATTER.finditer(text):

@@ -1,0 +1,1 @@
+waikanSearch.load("index",{"format":1,"segments":[]});

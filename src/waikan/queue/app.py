@@ -1,0 +1,267 @@
+"""The Celery app: broker settings under which a dead worker's task comes back, and the tasks.
+
+Settings that matter (see docs/deploying.md and ../shared/NOTES.md):
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged
+  after it ran; a pool child killed mid-task puts it back at once.
+- ``visibility_timeout`` (``queue.visibility_timeout``) with
+  ``unacked_restore_interval=1`` and ``unacked_restore_throttle=1``: a whole
+  worker killed with SIGKILL leaves its unacked tasks in Redis; another worker
+  restores them after the timeout instead of Kombu's default hour.
+- ``worker_prefetch_multiplier=1``: a worker holds one task per pool process.
+- ``broker_connection_retry_on_startup=False``: an unreachable broker at start
+  is an error, not an endless retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from celery.worker.consumer import Consumer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from waikan.config import Config
+from waikan.errors import ConfigError, StoreError, WaikanError
+from waikan.workspace import Workspace
+
+__all__ = ["QUEUE", "TASKS", "DeadLetterConsumer", "broker_check", "make_app", "workspace"]
+
+log = logging.getLogger(__name__)
+
+QUEUE = "waikan"
+UNDECODABLE = "application/x-waikan-undecodable"
+
+_config: Config | None = None
+_ws: tuple[int, Workspace] | None = None
+
+
+def workspace() -> Workspace:
+    """This process's workspace: each prefork child opens its own database connections."""
+    global _ws
+    if _config is None:
+        raise WaikanError("the queue app was not configured: call make_app(config) first")
+    if _ws is None or _ws[0] != os.getpid():
+        _ws = (os.getpid(), Workspace(_config))
+    return _ws[1]
+
+
+def broker_url(config: Config) -> str:
+    url = str(config["queue.url"])
+    if not url:
+        raise ConfigError(
+            "queue.url is not set: the broker URL, e.g. WAIKAN_QUEUE_URL=redis://127.0.0.1:6379/0"
+        )
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"invalid value for queue.url: {safe_url(url)} (a redis:// URL)")
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    except ValueError:
+        return "(invalid URL)"
+
+
+def broker_check(config: Config, timeout: float = 3.0) -> None:
+    """Fail with one line when the broker does not answer (no endless retry at start)."""
+    import redis
+
+    url = broker_url(config)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WaikanError(f"cannot reach the broker {safe_url(url)}: {first}") from None
+
+
+def store_check(config: Config) -> None:
+    """Open (and migrate) the store now, so an unreachable database fails at start."""
+    ws = Workspace(config)
+    try:
+        if ws.store.engine.dialect.name != "postgresql":
+            raise ConfigError(
+                "the distributed runner needs a PostgreSQL store: set store.url "
+                "(e.g. WAIKAN_STORE_URL=postgresql+psycopg://user@host/db)"
+            )
+    finally:
+        ws.close()
+
+
+class DeadLetterConsumer(Consumer):  # type: ignore[misc]
+    """Celery's consumer, but messages that cannot run are kept as dead letters."""
+
+    def _dead(self, kind: str, task: str | None, body: object, exc: object) -> None:
+        from waikan.queue.dead import record_dead_letter
+
+        try:
+            record_dead_letter(workspace().store, kind, task, body, f"{exc}")
+        except (WaikanError, SQLAlchemyError) as err:
+            log.error("cannot record a dead letter (%s): %s", kind, err)
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        self._dead("undecodable", None, _raw_body(message), exc)
+        message.ack()
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        self._dead("undecodable", None, body if body is not None else _raw_body(message), "no task")
+        message.reject_log_error(log, self.connection_errors)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        name = (message.headers or {}).get("task")
+        self._dead("unknown", name, body, f"unknown task {name!r}")
+        message.reject_log_error(log, self.connection_errors)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        self._dead("invalid", (message.headers or {}).get("task"), body, exc)
+        message.reject_log_error(log, self.connection_errors)
+
+
+def _raw_body(message: Any) -> object:
+    if message.content_type == UNDECODABLE:
+        try:
+            return base64.b64decode(message.body)
+        except (ValueError, TypeError):
+            pass
+    return message.body
+
+
+def _tolerant_loads(real: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Kombu's Redis transport parses each queue item as JSON and a bad one kills the
+    worker: wrap it so garbage becomes a message the consumer dead-letters."""
+
+    def loads(text: Any) -> Any:
+        try:
+            return real(text)
+        except (ValueError, TypeError) as exc:
+            raw = text.encode("utf-8", "replace") if isinstance(text, str) else bytes(text)
+            log.error("undecodable queue item: %s", exc)
+            return {
+                "body": base64.b64encode(raw).decode("ascii"),
+                "content-encoding": "binary",
+                "content-type": UNDECODABLE,
+                "headers": {},
+                "properties": {
+                    "body_encoding": "base64",
+                    "delivery_tag": str(uuid.uuid4()),
+                    "delivery_info": {"exchange": QUEUE, "routing_key": QUEUE},
+                    "delivery_mode": 2,
+                    "priority": 0,
+                },
+            }
+
+    loads.__wrapped__ = real  # type: ignore[attr-defined]
+    return loads
+
+
+def install_tolerant_transport() -> None:
+    import kombu.transport.redis as redis_transport
+
+    real = getattr(redis_transport, "loads")  # noqa: B009 - kombu does not export it
+    if not hasattr(real, "__wrapped__"):
+        setattr(redis_transport, "loads", _tolerant_loads(real))  # noqa: B010
+
+
+class InvalidArguments(WaikanError):
+    pass
+
+
+def _ids(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int) -> list[int]:
+    if (
+        kwargs
+        or len(args) != count
+        or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args)
+    ):
+        raise InvalidArguments(
+            f"{name} takes {count} positive integer id(s), got args={json.dumps(args)[:200]} "
+            f"kwargs={json.dumps(kwargs)[:200]}"
+        )
+    return list(args)
+
+
+def _wrap(name: str, fn: Callable[..., object], count: int) -> Callable[..., object]:
+    def run(self: Task, *args: Any, **kwargs: Any) -> object:
+        try:
+            ids = _ids(name, args, kwargs, count)
+        except InvalidArguments as exc:
+            from waikan.queue.dead import record_dead_letter
+
+            record_dead_letter(
+                workspace().store, "invalid", name, {"args": args, "kwargs": kwargs}, str(exc)
+            )
+            return "invalid"
+        try:
+            return fn(workspace(), *ids)
+        except (OperationalError, StoreError) as exc:
+            # The database went away (a restart): the work is idempotent, try again soon.
+            global _ws
+            if _ws is not None:
+                _ws[1].close()
+                _ws = None
+            raise self.retry(exc=exc, countdown=1, max_retries=30) from None
+
+    run.__name__ = name.replace(".", "_")
+    return run
+
+
+def _tasks() -> dict[str, tuple[Callable[..., object], int]]:
+    from waikan.queue import tasks
+
+    return {
+        "waikan.poll": (tasks.poll, 1),
+        "waikan.fetch": (tasks.fetch, 1),
+        "waikan.dedupe": (tasks.dedupe, 1),
+        "waikan.summarize": (tasks.summarize, 1),
+        "waikan.publish": (tasks.publish, 1),
+    }
+
+
+TASKS = ("waikan.poll", "waikan.fetch", "waikan.dedupe", "waikan.summarize", "waikan.publish")
+
+
+def make_app(config: Config) -> Celery:
+    """The Celery app of one workspace's settings (broker ``queue.url``)."""
+    global _config, _ws
+    _config, _ws = config, None
+    url = broker_url(config)
+    vt = int(config["queue.visibility_timeout"])
+    app = Celery("waikan", broker=url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_consumer="waikan.queue.app:DeadLetterConsumer",
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        broker_connection_retry_on_startup=False,
+        broker_connection_retry=True,
+        broker_connection_max_retries=30,
+        broker_transport_options={
+            "visibility_timeout": vt,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
+    )
+    for name, (fn, count) in _tasks().items():
+        app.task(name=name, bind=True, typing=False)(_wrap(name, fn, count))
+    return app

@@ -1,0 +1,213 @@
+"""``waikan run --distributed``: the inline stages, each fanned out to workers as tasks.
+
+The stages keep their order and their barriers (every fetch ends before
+dedupe, dedupe before summaries), so a distributed run leaves the store as an
+inline run would. The coordinator waits on store rows, not on broker
+messages: a row still pending ``queue.lease`` seconds after its task was sent
+is enqueued again (a Redis restart may have lost the message; the task is
+idempotent), at most :data:`MAX_SENDS` times.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from celery import Celery
+from sqlalchemy import or_, select, text
+
+from waikan.errors import WaikanError
+from waikan.models import Status
+from waikan.pipeline import StageReport
+from waikan.store import schema
+from waikan.workspace import Workspace
+
+__all__ = ["MAX_SENDS", "run_distributed", "run_on_workers"]
+
+MAX_SENDS = 3
+POLL_EVERY = 0.1
+
+
+class _Run:
+    def __init__(self, ws: Workspace, app: Celery, timeout: float) -> None:
+        self.ws = ws
+        self.app = app
+        self.lease = float(ws.config["queue.lease"])
+        self.deadline = time.monotonic() + timeout
+        self.redis_url = str(ws.config["queue.url"])
+        with ws.store.engine.connect() as c:
+            self.started: datetime = c.scalar(text("SELECT now()"))
+        self.token = int(time.time() * 1000)
+
+    def send(self, name: str, *args: int) -> None:
+        self.app.send_task(name, args=list(args))
+
+    def drain(
+        self,
+        name: str,
+        ids: Iterable[int],
+        pending: Callable[[list[int]], set[int]],
+        errors: list[str],
+    ) -> None:
+        """Send ``name(id)`` for each id; wait until ``pending`` reports none left."""
+        sent: dict[int, tuple[float, int]] = {}
+        for i in ids:
+            self.send(name, i)
+            sent[i] = (time.monotonic(), 1)
+        while sent:
+            left = pending(list(sent))
+            for i in set(sent) - left:
+                del sent[i]
+            now = time.monotonic()
+            for i in list(sent):
+                at, count = sent[i]
+                if now - at < self.lease:
+                    continue
+                if count >= MAX_SENDS:
+                    errors.append(f"{name} {i}: still pending after {count} tries")
+                    del sent[i]
+                else:
+                    self.send(name, i)
+                    sent[i] = (now, count + 1)
+            if sent:
+                self.check_deadline(name)
+                time.sleep(POLL_EVERY)
+
+    def once(self, name: str, done: Callable[[], bool], errors: list[str]) -> None:
+        """A serialized stage: one task, sent again if nothing happened within the lease."""
+        import redis
+
+        token = next(_tokens) + self.token
+        key = f"waikan:done:{token}"
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            for _count in range(MAX_SENDS):
+                self.send(name, token)
+                sent = time.monotonic()
+                while time.monotonic() - sent < self.lease:
+                    if client.exists(key) and done():
+                        client.delete(key)
+                        return
+                    self.check_deadline(name)
+                    time.sleep(POLL_EVERY)
+            errors.append(f"{name}: not finished after {MAX_SENDS} tries")
+        finally:
+            client.close()
+
+    def check_deadline(self, name: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise WaikanError(
+                f"run --distributed: {name} not finished in time; are workers running? "
+                "(waikan status)"
+            )
+
+
+_tokens = itertools.count(1)
+
+
+def _with_status(ws: Workspace, ids: list[int], status: str) -> set[int]:
+    a = schema.articles
+    with ws.store.engine.connect() as c:
+        q = select(a.c.id).where(a.c.id.in_(ids), a.c.status == status)
+        return set(c.scalars(q))
+
+
+def run_distributed(ws: Workspace, app: Celery, *, timeout: float = 3600.0) -> list[StageReport]:
+    """Every stage once, on the workers; returns the reports an inline run would."""
+    from waikan.dedupe.index import pending as dedupe_pending
+    from waikan.sources.poll import fetch_stage
+    from waikan.sources.repo import SourceRepo
+
+    store = ws.store
+    run = _Run(ws, app, timeout)
+    repo = SourceRepo(store)
+
+    # 1. polls: listing sources on the workers; local files are read here.
+    fetch_report = StageReport("fetch")
+    due = repo.due()
+    local = [s.id for s in due if s.kind in ("warc", "dir")]
+    if local:
+        got = fetch_stage(ws, source_ids=local)
+        fetch_report.errors += got.errors
+    st = schema.source_state
+
+    def not_polled(ids: list[int]) -> set[int]:
+        with store.engine.connect() as c:
+            q = (
+                select(schema.sources.c.id)
+                .select_from(schema.sources.outerjoin(st, st.c.source_id == schema.sources.c.id))
+                .where(
+                    schema.sources.c.id.in_(ids),
+                    or_(st.c.last_polled_at.is_(None), st.c.last_polled_at < run.started),
+                )
+            )
+            return set(c.scalars(q))
+
+    run.drain(
+        "waikan.poll", [s.id for s in due if s.id not in local], not_polled, fetch_report.errors
+    )
+
+    # 2. fetch every discovered article.
+    todo = [d.id for d in repo.discovered()]
+    fa = schema.fetch_attempts
+
+    def not_fetched(ids: list[int]) -> set[int]:
+        a = schema.articles
+        with store.engine.connect() as c:
+            q = (
+                select(a.c.id)
+                .select_from(a.outerjoin(fa, fa.c.article_id == a.c.id))
+                .where(
+                    a.c.id.in_(ids),
+                    a.c.status == Status.DISCOVERED.value,
+                    or_(fa.c.updated_at.is_(None), fa.c.updated_at < run.started),
+                )
+            )
+            return set(c.scalars(q))
+
+    run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors)
+    fetch_report.done = store.articles(ids=todo)
+    for record in fetch_report.done:
+        if record.status == Status.DISCOVERED.value:
+            fetch_report.errors.append(f"{record.url}: {record.reason} (will retry on a later run)")
+        elif record.status == Status.FAILED.value:
+            fetch_report.errors.append(f"{record.url}: {record.reason}")
+
+    # 3. dedupe: one serialized task, oldest first, as inline.
+    dedupe_report = StageReport("dedupe")
+    before = {a.id for a in dedupe_pending(store)}
+    run.once("waikan.dedupe", lambda: not dedupe_pending(store), dedupe_report.errors)
+    dedupe_report.done = store.articles(ids=sorted(before))
+
+    # 4. summarize every canonical extracted article.
+    summarize_report = StageReport("summarize")
+    todo = [a.id for a in store.articles(status=Status.EXTRACTED.value)]
+    run.drain(
+        "waikan.summarize",
+        todo,
+        lambda ids: _with_status(ws, ids, Status.EXTRACTED.value),
+        summarize_report.errors,
+    )
+    summarize_report.done = [
+        a for a in store.articles(ids=todo) if a.status != Status.EXTRACTED.value
+    ]
+
+    # 5. publish: one serialized task (the outbox keeps every send once).
+    publish_report = StageReport("publish")
+    run.once("waikan.publish", lambda: True, publish_report.errors)
+    return [fetch_report, dedupe_report, summarize_report, publish_report]
+
+
+def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageReport]:
+    """``waikan run --distributed``: check broker and store first (one clear error), then run."""
+    from waikan.queue.app import broker_check, make_app, store_check
+
+    broker_check(ws.config)
+    store_check(ws.config)
+    app = make_app(ws.config)
+    try:
+        return run_distributed(ws, app, timeout=timeout)
+    finally:
+        app.close()

@@ -1,0 +1,187 @@
+"""The stage tasks: each claims its row, re-reads its status and does only what is pending.
+
+A task may run twice (a redelivery after a worker died, a coordinator that
+enqueued again): the advisory lock keeps two copies from running at once, and
+the status check makes the second one a no-op, so no page is stored twice, no
+model call is paid twice for a finished summary and no post is sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+
+from waikan.errors import ExtractError, FetchError, WaikanError
+from waikan.models import Status
+from waikan.store import ArticleRecord, Store
+from waikan.workspace import Workspace
+
+__all__ = ["claim", "dedupe", "fetch", "poll", "publish", "summarize"]
+
+log = logging.getLogger(__name__)
+
+# Advisory lock namespaces (first key of pg_try_advisory_lock(int, int)).
+POLL, FETCH, SUMMARIZE, DEDUPE, PUBLISH = 1, 2, 3, 4, 5
+
+
+@contextmanager
+def claim(store: Store, namespace: int, key: int, *, wait: bool = False) -> Iterator[bool]:
+    """Hold a PostgreSQL session lock on (namespace, key) while the body runs.
+
+    Yields False when another worker holds it (``wait=False``). The lock dies
+    with the connection, so a killed worker never leaves a row claimed.
+    """
+    with store.engine.connect() as c:
+        fn = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        got = c.scalar(text(f"SELECT {fn}(:n, :k)"), {"n": namespace, "k": key})
+        c.commit()
+        got = True if wait else bool(got)
+        try:
+            yield got
+        finally:
+            if got:
+                c.scalar(text("SELECT pg_advisory_unlock(:n, :k)"), {"n": namespace, "k": key})
+                c.commit()
+
+
+def poll(ws: Workspace, source_id: int) -> str:
+    """Poll one listing source: its new items become ``discovered`` rows."""
+    from waikan.sources.poll import first_poll
+    from waikan.sources.repo import SourceRepo
+
+    with claim(ws.store, POLL, source_id) as mine:
+        if not mine:
+            return "busy"
+        source = SourceRepo(ws.store).get(str(source_id))
+        if source is None:
+            return "gone"
+        result = first_poll(ws, source)
+        if result.error:
+            log.warning("source %s: %s", source.label, result.error)
+        return f"{result.new} new"
+
+
+def fetch(ws: Workspace, article_id: int) -> str:
+    """Fetch and extract one ``discovered`` article; its raw page and row in one commit."""
+    store = ws.store
+    with claim(store, FETCH, article_id) as mine:
+        if not mine:
+            return "busy"
+        record = store.article(article_id)
+        if record is None or record.status != Status.DISCOVERED.value:
+            return "done"
+        return asyncio.run(_fetch_one(ws, record))
+
+
+async def _fetch_one(ws: Workspace, record: ArticleRecord) -> str:
+    from waikan.extract import extract
+    from waikan.fetch import Fetcher, FetchSettings, PermanentFetchError, TransientFetchError
+    from waikan.sources.filters import Filters
+    from waikan.sources.repo import SourceRepo
+
+    store, cfg = ws.store, ws.config
+    repo = SourceRepo(store)
+    row = store.engine.connect()
+    try:
+        source_id = row.scalar(
+            text("SELECT source_id FROM articles WHERE id = :i"), {"i": record.id}
+        )
+    finally:
+        row.close()
+    source = repo.get(str(source_id)) if source_id is not None else None
+    async with Fetcher(FetchSettings.from_config(cfg)) as fetcher:
+        try:
+            got = await fetcher.get(record.url)
+        except PermanentFetchError as exc:
+            store.set_status(record.id, Status.FAILED, str(exc))
+            return "failed"
+        except (TransientFetchError, FetchError) as exc:
+            gave_up = repo.fail_attempt(record.id, str(exc), int(cfg["fetch.max_attempts"]))
+            return "failed" if gave_up else "retry later"
+    body: bytes | str = (
+        got.content.decode(got.charset, errors="replace") if got.charset else got.content
+    )
+    name = source.name if source else record.source_name
+    try:
+        extracted = await asyncio.to_thread(
+            extract, body, url=got.url, source_name=name, min_words=int(cfg["extract.min_words"])
+        )
+    except ExtractError as exc:
+        store.set_status(record.id, Status.REJECTED, f"not_html: {exc}")
+        return "rejected"
+    status = reason = None
+    if source is not None and not extracted.reject_reason:
+        filters = Filters.from_settings(source.settings, source.label)
+        if filters.active and not filters.keeps(extracted.title, extracted.body):
+            status, reason = Status.REJECTED, "filtered"
+    done = store.complete_article(
+        record.id,
+        extracted,
+        raw=got.content,
+        http_status=got.status_code,
+        headers=got.headers,
+        status=status,
+        reason=reason,
+    )
+    return done.status
+
+
+def _finished(ws: Workspace, token: int) -> None:
+    """Tell the coordinator that the serialized stage of run ``token`` is done."""
+    import redis
+
+    client = redis.Redis.from_url(str(ws.config["queue.url"]))
+    try:
+        client.set(f"waikan:done:{token}", 1, ex=86400)
+    finally:
+        client.close()
+
+
+def dedupe(ws: Workspace, token: int) -> str:
+    """Decide every extracted article not yet deduplicated, oldest first (one at a time)."""
+    from waikan import pipeline
+
+    with claim(ws.store, DEDUPE, 0, wait=True):
+        report = pipeline.dedupe(ws)
+    _finished(ws, token)
+    return f"{len(report.done)} decided"
+
+
+def summarize(ws: Workspace, article_id: int) -> str:
+    """Summarize one ``extracted`` article; a finished one is left alone (no second call)."""
+    from waikan.summarize.service import Outcome, summarize_articles
+
+    store = ws.store
+    with claim(store, SUMMARIZE, article_id) as mine:
+        if not mine:
+            return "busy"
+        record = store.article(article_id)
+        if record is None or record.status != Status.EXTRACTED.value:
+            return "done"
+        errors: list[str] = []
+
+        def done(_outcome: Outcome) -> None:
+            pass
+
+        def failed(_article: ArticleRecord, exc: WaikanError) -> None:
+            errors.append(str(exc))
+
+        summarize_articles(ws, [record], done, failed)
+        if errors:
+            log.warning("article %s: %s", article_id, errors[0])
+            return "failed"
+        return "summarized"
+
+
+def publish(ws: Workspace, token: int) -> str:
+    """Review and send what is due (the publisher's own lock and outbox keep it once)."""
+    from waikan import pipeline
+
+    with claim(ws.store, PUBLISH, 0, wait=True):
+        report = pipeline.publish(ws)
+    _finished(ws, token)
+    return f"{len(report.done)} published, {len(report.errors)} errors"

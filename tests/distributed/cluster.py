@@ -1,0 +1,175 @@
+"""A loopback news site, a loopback model and ``waikan worker`` processes for queue tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import _CLEAN, ROOT
+from tests.servers.feeds import ago, corpus_pages, routes_for, rss
+from tests.servers.pages import PageServer
+
+API_KEY = "sk-queue-test-5eed"
+MODEL = "deepseek-chat"
+ANSWER = "\n\n".join(
+    [
+        "这篇报道介绍了事件的经过、各方的表态以及接下来可能出现的发展。",
+        "报道还援引了当地官员和专家的说法，解释了事件对普通民众的影响。",
+    ]
+)
+BASE_ENV = {
+    "WAIKAN_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+    "WAIKAN_FETCH_HOST_DELAY": "0",
+    "WAIKAN_FETCH_BACKOFF": "0.01",
+    "WAIKAN_SOURCES_MAX_ITEMS": "1000",
+    "WAIKAN_QUEUE_LEASE": "20",
+    "WAIKAN_QUEUE_VISIBILITY_TIMEOUT": "10",
+}
+
+
+def site_routes(base: str, n: int) -> dict[str, Any]:
+    """``n`` article pages (every 25th is an exact copy of the one before) and /feed.xml."""
+    pages = corpus_pages(min(n, 200))
+    routes: dict[str, bytes] = {}
+    for i in range(n):
+        body = pages[i % len(pages)]
+        if i % 25 == 24:
+            body = pages[(i - 1) % len(pages)]  # a second URL for the same page
+        routes[f"/news/{i}"] = body
+    items = [(f"{base}/news/{i}", f"Story {i}", ago(i / 60)) for i in range(n)]
+    out: dict[str, Any] = routes_for(routes)
+    out["/feed.xml"] = lambda h: _send(h, rss(items), "application/rss+xml")
+    return out
+
+
+def _send(h: Any, body: bytes, ctype: str) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+@contextmanager
+def news_site(n: int) -> Iterator[PageServer]:
+    with PageServer({}) as srv:
+        srv.routes.update(site_routes(srv.base, n))
+        yield srv
+
+
+def waikan(
+    args: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "waikan", *args],
+        env=_CLEAN | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+class Workers:
+    """``count`` real ``waikan worker`` processes, each in its own process group."""
+
+    def __init__(
+        self, env: dict[str, str], count: int, concurrency: int = 1, log: Path | None = None
+    ) -> None:
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        for i in range(count):
+            path = (log or Path("/tmp")) / f"worker{i}.log"
+            self.logs.append(path)
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "waikan",
+                        "worker",
+                        "-c",
+                        str(concurrency),
+                        "--name",
+                        f"w{i}-{os.getpid()}@test",
+                    ],
+                    env=_CLEAN | env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=path.open("wb"),
+                    cwd=ROOT,
+                    start_new_session=True,
+                )
+            )
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def snapshot(store_url: str) -> dict[str, Any]:
+    """The store's outcome keyed by URL: status, duplicate_of (as a URL), summary, outbox."""
+    from sqlalchemy import text
+
+    from waikan.store import open_store
+
+    store = open_store(store_url)
+    try:
+        with store.engine.connect() as c:
+            urls = dict(c.execute(text("SELECT id, url FROM articles")).all())
+            rows = c.execute(
+                text("SELECT id, url, status, reason, duplicate_of FROM articles")
+            ).all()
+            outbox = sorted(
+                (urls[a], r, d, s)
+                for a, r, d, s in c.execute(
+                    text("SELECT article_id, revision, destination, status FROM outbox")
+                ).all()
+            )
+            posts = c.execute(text("SELECT article_id, revision FROM posts")).all()
+        articles = {}
+        for i, url, status, reason, dup in rows:
+            summary = store.current_summary(i)
+            articles[url] = {
+                "status": status,
+                "reason": reason,
+                "duplicate_of": urls.get(dup),
+                "summary": list(summary.paragraphs) if summary else None,
+                "summaries": len(store.summaries_of(i)),
+            }
+        return {
+            "articles": articles,
+            "outbox": outbox,
+            "posts": sorted((urls[a], r) for a, r in posts),
+        }
+    finally:
+        store.close()
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True)[:5000]
