@@ -116,6 +116,10 @@ def run_all() -> int:
 
     print("\n== the editor's desk, 100,000 vs 1,000 articles (bench/bench_desk.py)")
     results.append(bench_desk.main([]))
+    import bench_queue
+
+    print("\n== run --distributed with 1, 2, 4 workers vs inline (bench/bench_queue.py)")
+    results.append(bench_queue.main([]))
     return max(results)
 
 

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ SEED_SUMMARY_LINE = 6  # 0-based index of the summary line in the seed
 
 # Tests never read the developer's environment or workspace.
 _CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("WAIKAN_")}
+# `waikan serve` in tests listens on a free port, never on web.port's fixed default.
+_CLEAN["WAIKAN_WEB_PORT"] = "0"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,3 +117,13 @@ def assert_one_line_error(result: Result) -> None:
     assert "Traceback" not in result.err, result.err
     lines = [ln for ln in result.err.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("waikan: error: ") for ln in lines), result.err
+
+
+@pytest.fixture(autouse=True)
+def _checkout_stays_clean() -> Iterator[None]:
+    """A test writes only under its tmp_path: never a site or workspace into the checkout."""
+    stray = [ROOT / "site", ROOT / "waikan-data"]
+    before = {p for p in stray if p.exists()}
+    yield
+    created = {p for p in stray if p.exists()} - before
+    assert not created, f"test wrote into the checkout: {sorted(map(str, created))}"

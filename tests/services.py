@@ -84,20 +84,24 @@ class PgServer:
         )
 
     def pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            _as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
-            check=True,
-            capture_output=True,
-        )
+        # Never pipes: the server pg_ctl starts would inherit them and the call never return.
+        with (self.root / "pg_ctl.txt").open("ab") as out:
+            subprocess.run(
+                _as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args]),
+                check=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self) -> None:
         subprocess.run(
             _as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast"]),
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def restart(self) -> None:
-        self.pg_ctl("restart", "-w", "-m", "fast", "-t", "60")
+        self.pg_ctl("restart", "-w", "-m", "fast", "-t", "60", "-l", str(self.root / "log.txt"))
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"

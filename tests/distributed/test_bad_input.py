@@ -120,3 +120,22 @@ def test_bad_messages_are_dead_lettered_and_worker_goes_on(
     assert shown["dead_letters"] == 7 and len(shown["workers"]) == 1
     assert shown["queued"] == 0
     assert "dead letter" in pool.log_text()
+
+
+def test_status_without_a_queue(waikan) -> None:  # type: ignore[no-untyped-def]
+    shown = waikan("status")
+    assert shown.code == 0, shown.err
+    assert "queue: not configured" in shown.out and "dead letters: 0" in shown.out
+
+
+def test_distributed_run_without_workers_is_one_error(
+    waikan, pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from waikan.queue import coordinator
+
+    monkeypatch.setattr(coordinator, "WORKER_WAIT", 2.0)
+    result = waikan(
+        "run", "--distributed", env={"WAIKAN_STORE_URL": pg_url, "WAIKAN_QUEUE_URL": redis_url}
+    )
+    assert_one_line_error(result)
+    assert "no waikan worker answered" in result.err

@@ -7,6 +7,7 @@ article (no post twice), and model calls <= articles + tasks killed mid-call.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def own_pg() -> Iterator[PgServer]:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture

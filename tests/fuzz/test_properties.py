@@ -17,7 +17,7 @@ from tests.fuzz.targets import TARGETS, zh_numeral
 from waikan.dedupe.urls import canonicalize
 from waikan.summarize.guard.numbers import parse_zh_number
 
-QUICK = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+QUICK = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 SLOWER = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 _host = st.from_regex(

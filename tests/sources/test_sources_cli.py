@@ -206,7 +206,7 @@ def test_serve_polls_and_stops_on_sigterm(home: Path) -> None:
         add = subprocess.run([*base, "sources", "add", f"{srv.base}/feed.xml"], env=env, cwd=ROOT)
         assert add.returncode == 0
         proc = subprocess.Popen(
-            [*base, "serve", "--interval", "0.2"],
+            [*base, "serve", "--interval", "0.2", "--no-web"],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -65,9 +65,7 @@ def test_regenerate_makes_one_counted_model_call(tmp_path: Path) -> None:
         ws.close()
 
 
-def test_publish_now_delivers_to_the_destination(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_publish_now_and_destination_pause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "ws"
     with WebhookReceiver(secret="s3cret") as hook:
         home.mkdir(parents=True)
@@ -90,16 +88,27 @@ def test_publish_now_delivers_to_the_destination(
         )
         aid = add_post(ws, 1)
         token = accounts.issue_token(
-            ws.store, accounts.add_user(ws.store, "ed", "editor", PASSWORD).name
+            ws.store, accounts.add_user(ws.store, "root", "admin", PASSWORD).name
         )
         server = WebServer(ws, "127.0.0.1", 0)
         server.start()
         try:
             with client(server, headers={"authorization": f"Bearer {token}"}) as c:
+                # paused by an admin: the post waits, approved, nothing is sent
+                assert c.post("/desk/api/v1/destinations/hook/pause").json()["paused"] is True
+                assert "hook" in c.get("/desk/destinations").text
+                r = c.post(f"/desk/api/v1/articles/{aid}/publish")
+                assert r.status_code == 200, r.text
+                assert r.json()["status"] == "approved" and hook.requests == []
+                assert c.post("/desk/api/v1/destinations/nope/pause").status_code == 404
+                # resumed: the waiting post goes out once
+                assert c.post("/desk/api/v1/destinations/hook/resume").json()["paused"] is False
                 r = c.post(f"/desk/api/v1/articles/{aid}/publish")
                 assert r.status_code == 200, r.text
                 assert r.json()["status"] == "published"
         finally:
             server.stop()
         assert len(hook.requests) == 1 and hook.requests[0]["verified"]
+        actions = [r["action"] for r in ws.store.dump() if r["table"] == "audit_log"]
+        assert "pause" in actions and "resume" in actions
         ws.close()

@@ -40,6 +40,7 @@ def _routes(server: WebServer) -> list[tuple[str, str, str]]:
         path = (
             route.path.replace("{article_id:int}", "1")
             .replace("{source_id:int}", "1")
+            .replace("{destination:str}", "hook")
             .replace("{action:str}", "approve")
         )
         for method in sorted(route.methods or ()):

@@ -58,6 +58,7 @@ def test_serve_hosts_site_desk_and_metrics(home: Path) -> None:
                 pass
             time.sleep(0.2)
         assert site is not None and site.status_code == 200  # built by serve itself
+        assert (home / "site" / "posts" / f"{aid}.html").is_file()  # HOME/site, not the cwd
         login = httpx.get(f"{base}/desk/login")
         assert login.status_code == 200 and "登录" in login.text
         metrics = httpx.get(f"{base}/metrics").text

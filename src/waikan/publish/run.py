@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from waikan.errors import PublishError
 from waikan.models import Post, Status
 from waikan.plugins import registry
-from waikan.publish import outbox
+from waikan.publish import outbox, pauses
 from waikan.publish.base import Context, DeliveryFailed, DeliveryUncertain, Publisher
 from waikan.publish.cadence import in_quiet_hours
 from waikan.publish.config import Destination, load_destinations
@@ -393,8 +393,9 @@ def publish(
         report.recovered = outbox.recover(ws.store)
         approve_auto(ws, dests, report)
         plan(ws, dests)
+        held = pauses.paused(ws.store)  # paused from the desk: rows stay pending
         for dest in dests:
-            if not dest.enabled:
+            if not dest.enabled or dest.id in held:
                 continue
             try:
                 pub = registry().publishers[dest.type](dest, ctx)

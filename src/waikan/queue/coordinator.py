@@ -17,6 +17,7 @@ from datetime import datetime
 
 from celery import Celery
 from sqlalchemy import or_, select, text
+from sqlalchemy.exc import OperationalError
 
 from waikan.errors import WaikanError
 from waikan.models import Status
@@ -57,7 +58,12 @@ class _Run:
             self.send(name, i)
             sent[i] = (time.monotonic(), 1)
         while sent:
-            left = pending(list(sent))
+            try:
+                left = pending(list(sent))
+            except OperationalError:  # the database restarting: ask again
+                self.check_deadline(name)
+                time.sleep(POLL_EVERY * 5)
+                continue
             for i in set(sent) - left:
                 del sent[i]
             now = time.monotonic()
@@ -87,7 +93,7 @@ class _Run:
                 self.send(name, token)
                 sent = time.monotonic()
                 while time.monotonic() - sent < self.lease:
-                    if client.exists(key) and done():
+                    if client.exists(key) and _safely(done):
                         client.delete(key)
                         return
                     self.check_deadline(name)
@@ -105,6 +111,13 @@ class _Run:
 
 
 _tokens = itertools.count(1)
+
+
+def _safely(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except OperationalError:  # the database restarting: not done yet
+        return False
 
 
 def _with_status(ws: Workspace, ids: list[int], status: str) -> set[int]:
@@ -208,6 +221,21 @@ def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageRepor
     store_check(ws.config)
     app = make_app(ws.config)
     try:
+        _wait_for_workers(app, WORKER_WAIT)
         return run_distributed(ws, app, timeout=timeout)
     finally:
         app.close()
+
+
+WORKER_WAIT = 120.0
+
+
+def _wait_for_workers(app: Celery, timeout: float) -> None:
+    """Fail with one line when no worker answers, rather than wait for the run's timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+    raise WaikanError(
+        f"no waikan worker answered on the broker in {timeout:g} s: start one with waikan worker"
+    )

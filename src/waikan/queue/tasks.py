@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
 
 from waikan.errors import ExtractError, FetchError, WaikanError
+from waikan.fetch import Fetcher
 from waikan.models import Status
 from waikan.store import ArticleRecord, Store
 from waikan.workspace import Workspace
@@ -74,12 +76,36 @@ def fetch(ws: Workspace, article_id: int) -> str:
         record = store.article(article_id)
         if record is None or record.status != Status.DISCOVERED.value:
             return "done"
-        return asyncio.run(_fetch_one(ws, record))
+        loop, fetcher = _process_fetcher(ws)
+        return loop.run_until_complete(_fetch_one(ws, record, fetcher))
 
 
-async def _fetch_one(ws: Workspace, record: ArticleRecord) -> str:
+_fetchers: tuple[int, asyncio.AbstractEventLoop, Fetcher] | None = None
+
+
+def _process_fetcher(ws: Workspace) -> tuple[asyncio.AbstractEventLoop, Fetcher]:
+    """One event loop and Fetcher per worker process: robots.txt and connections are reused.
+
+    Its own per-host delay is off: :func:`waikan.queue.limits.host_turn` applies
+    ``fetch.per_host`` and ``fetch.host_delay`` across all workers instead.
+    """
+    global _fetchers
+    from dataclasses import replace
+
+    from waikan.fetch import Fetcher, FetchSettings
+
+    if _fetchers is None or _fetchers[0] != os.getpid():
+        settings = replace(FetchSettings.from_config(ws.config), host_delay=0.0)
+        _fetchers = (os.getpid(), asyncio.new_event_loop(), Fetcher(settings))
+    return _fetchers[1], _fetchers[2]
+
+
+async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> str:
+    from urllib.parse import urlsplit
+
     from waikan.extract import extract
-    from waikan.fetch import Fetcher, FetchSettings, PermanentFetchError, TransientFetchError
+    from waikan.fetch import FetchSettings, PermanentFetchError, TransientFetchError
+    from waikan.queue.limits import host_turn
     from waikan.sources.filters import Filters
     from waikan.sources.repo import SourceRepo
 
@@ -93,15 +119,18 @@ async def _fetch_one(ws: Workspace, record: ArticleRecord) -> str:
     finally:
         row.close()
     source = repo.get(str(source_id)) if source_id is not None else None
-    async with Fetcher(FetchSettings.from_config(cfg)) as fetcher:
-        try:
+    polite = FetchSettings.from_config(cfg)
+    try:
+        with host_turn(
+            store, urlsplit(record.url).hostname or "", polite.per_host, polite.host_delay
+        ):
             got = await fetcher.get(record.url)
-        except PermanentFetchError as exc:
-            store.set_status(record.id, Status.FAILED, str(exc))
-            return "failed"
-        except (TransientFetchError, FetchError) as exc:
-            gave_up = repo.fail_attempt(record.id, str(exc), int(cfg["fetch.max_attempts"]))
-            return "failed" if gave_up else "retry later"
+    except PermanentFetchError as exc:
+        store.set_status(record.id, Status.FAILED, str(exc))
+        return "failed"
+    except (TransientFetchError, FetchError) as exc:
+        gave_up = repo.fail_attempt(record.id, str(exc), int(cfg["fetch.max_attempts"]))
+        return "failed" if gave_up else "retry later"
     body: bytes | str = (
         got.content.decode(got.charset, errors="replace") if got.charset else got.content
     )

@@ -788,9 +788,12 @@ class SiteBuilder:
             except OSError as exc:
                 raise RenderError(f"cannot remove {path}: {exc.strerror}") from None
             folder = path.parent
-            while folder != self.out and not any(folder.iterdir()):  # a gone source's folder
-                folder.rmdir()
-                folder = folder.parent
+            try:
+                while folder != self.out and not any(folder.iterdir()):  # a gone source's
+                    folder.rmdir()
+                    folder = folder.parent
+            except OSError:
+                pass  # an empty folder left behind is harmless
 
     def _load_posts(self, ids: Sequence[int]) -> dict[int, Post]:
         if not ids:

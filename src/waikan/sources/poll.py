@@ -111,6 +111,9 @@ class _Run:
         self.pool = ThreadPoolExecutor(
             max_workers=EXTRACT_THREADS, thread_name_prefix="waikan-extract"
         )
+        # Storing compresses the raw page (zlib releases the GIL): its own thread keeps
+        # the event loop free for the network and overlaps with extraction on a 2nd core.
+        self.db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waikan-store")
         self.sources: dict[int, SourceRecord] = {s.id: s for s in self.repo.all()}
         self.filters: dict[int, Filters] = {}
 
@@ -137,6 +140,14 @@ class _Run:
     async def in_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kw))
+
+    async def in_store(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.db_pool, functools.partial(fn, *args, **kw))
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.db_pool.shutdown(wait=True, cancel_futures=True)
 
     async def extract(self, content: bytes | str, url: str | None, source: str | None) -> Extracted:
         return await self.in_thread(  # type: ignore[no-any-return]
@@ -364,7 +375,8 @@ class _Run:
                 self.stored(record)
             return
         extracted, status, reason = self.apply_filters(source, extracted)
-        record = store.complete_article(
+        record = await self.in_store(
+            store.complete_article,
             item.id,
             extracted,
             raw=got.content,
@@ -425,7 +437,7 @@ async def _fetch_async(
                 on_total(len(pending))
             await run.fetch_all(pending)
         finally:
-            run.pool.shutdown(wait=True, cancel_futures=True)
+            run.shutdown()
     return report
 
 
@@ -464,6 +476,6 @@ def first_poll(ws: Workspace, source: SourceRecord) -> PollReport:
                 await run.poll_listing(source, result, every)
                 return result
             finally:
-                run.pool.shutdown(wait=True, cancel_futures=True)
+                run.shutdown()
 
     return asyncio.run(go())

@@ -566,7 +566,9 @@ def _plain(value: Any) -> Any:
 def open_store(url: str, *, create: bool = True) -> Store:
     """Open (and migrate) the store at an SQLAlchemy URL."""
     try:
-        engine = create_engine(url, future=True)
+        # Pre-ping on PostgreSQL: a long-running worker's pooled connections die with a restart.
+        pre_ping = url.startswith("postgresql")
+        engine = create_engine(url, future=True, pool_pre_ping=pre_ping)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         if create:

@@ -359,7 +359,16 @@ login_failures = Table(
     Index("ix_login_failures_key", "scope", "key", "at"),
 )
 
-WEB_TABLES = (users, api_tokens, web_sessions, login_failures)
+# An admin paused sending to a destination from the desk: its rows wait, pending.
+destination_pauses = Table(
+    "destination_pauses",
+    metadata,
+    Column("destination", String(100), primary_key=True),
+    Column("paused_by", String(200), nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+)
+
+WEB_TABLES = (users, api_tokens, web_sessions, login_failures, destination_pauses)
 
 # The desk's queue filters page by id within a source or by creation day.
 ix_articles_source_id = Index("ix_articles_source_id", articles.c.source_name, articles.c.id)
@@ -391,4 +400,12 @@ dead_letters = Table(
     Index("ix_dead_letters_at", "at"),
 )
 
-QUEUE_TABLES = (dead_letters,)
+# Per-host politeness across workers: the earliest start of the next request to a host.
+host_turns = Table(
+    "host_turns",
+    metadata,
+    Column("host", String(300), primary_key=True),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+)
+
+QUEUE_TABLES = (dead_letters, host_turns)

@@ -855,6 +855,68 @@ async def source_action(request: Request, ctx: Ctx) -> Response:
     return RedirectResponse("/desk/sources", status_code=303)
 
 
+def _destinations(desk: Desk) -> list[dict[str, Any]]:
+    """Configured destinations with their review mode, pause and pending deliveries."""
+    from sqlalchemy import func, select
+
+    from waikan.publish import pauses
+    from waikan.publish.config import read_publish_table
+    from waikan.store import schema
+
+    o = schema.outbox
+    with desk.store.engine.connect() as c:
+        pending = {
+            d: int(n)
+            for d, n in c.execute(
+                select(o.c.destination, func.count())
+                .where(o.c.status == "pending")
+                .group_by(o.c.destination)
+            )
+        }
+    held = pauses.paused(desk.store)
+    out = []
+    for dest_id, table in sorted(read_publish_table(desk.ws.config).items()):
+        t = table if isinstance(table, dict) else {}
+        out.append(
+            {
+                "id": dest_id,
+                "type": str(t.get("type", "?")),
+                "review": str(t.get("review", "auto")),
+                "enabled": t.get("enabled", True) is not False,
+                "paused": dest_id in held,
+                "pending": pending.get(dest_id, 0),
+            }
+        )
+    return out
+
+
+@access("admin")
+async def destinations_page(request: Request, ctx: Ctx) -> Response:
+    desk = _desk(request)
+    return desk.render(request, ctx, "destinations.html", destinations=_destinations(desk))
+
+
+@access("admin")
+async def destination_action(request: Request, ctx: Ctx) -> Response:
+    from waikan.publish import pauses
+
+    desk = _desk(request)
+    dest_id = request.path_params["destination"]
+    if dest_id not in {d["id"] for d in _destinations(desk)}:
+        raise DeskError(404, "no such destination")
+    action = request.path_params["action"]
+    assert ctx.user is not None
+    if action == "pause":
+        pauses.pause(desk.store, dest_id, ctx.user.name)
+    elif action == "resume":
+        pauses.resume(desk.store, dest_id, ctx.user.name)
+    else:
+        raise DeskError(404, f"unknown action {action!r}")
+    if _is_api(request):
+        return JSONResponse({"id": dest_id, "paused": action == "pause"})
+    return RedirectResponse("/desk/destinations", status_code=303)
+
+
 @access("admin")
 async def settings_page(request: Request, ctx: Ctx) -> Response:
     from waikan.config import SETTINGS
@@ -1011,6 +1073,10 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sources", sources_page, methods=["GET"]),
         Route("/desk/sources", source_add, methods=post),
         Route("/desk/sources/{source_id:int}/{action:str}", source_action, methods=post),
+        Route("/desk/destinations", destinations_page, methods=["GET"]),
+        Route(
+            "/desk/destinations/{destination:str}/{action:str}", destination_action, methods=post
+        ),
         Route("/desk/settings", settings_page, methods=["GET"]),
         Route("/desk/users", users_page, methods=["GET"]),
         Route("/desk/users", user_add, methods=post),
@@ -1020,6 +1086,11 @@ def routes() -> list[BaseRoute]:
         Route("/desk/api/v1/articles/{article_id:int}/audit", api_audit, methods=["GET"]),
         Route("/desk/api/v1/articles/{article_id:int}/{action:str}", article_action, methods=post),
         Route("/desk/api/v1/glossary", glossary_save, methods=post),
+        Route(
+            "/desk/api/v1/destinations/{destination:str}/{action:str}",
+            destination_action,
+            methods=post,
+        ),
         Route("/metrics", metrics, methods=["GET"]),
     ]
 

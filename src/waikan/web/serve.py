@@ -61,9 +61,10 @@ class WebServer:
     """The desk and the reader site on ``host:port``, served from a thread."""
 
     def __init__(self, ws: Workspace, host: str, port: int) -> None:
+        from waikan.render.site import site_dir
         from waikan.web.app import create_app
 
-        site = Path(str(ws.config["site.path"]))
+        site = site_dir(ws)  # HOME/site unless site.path is absolute
         self.rebuilder = Rebuilder(ws, site)
         app = create_app(ws, site_dir=site, on_change=self.rebuilder.request)
         try:

@@ -1,1 +1,0 @@
-waikanSearch.load("index",{"format":1,"segments":[]});
