@@ -73,11 +73,19 @@ def _child(conn: Any, html: bytes | str, kwargs: dict[str, Any], cpu: int, memor
         conn.close()
 
 
+def _vm_bytes() -> int:
+    return _status_bytes("VmSize:")
+
+
 def _peak_bytes() -> int:
+    return _status_bytes("VmPeak:")
+
+
+def _status_bytes(field: str) -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmPeak:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
@@ -110,7 +118,9 @@ def extract_limited(
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(
         target=_child,
-        args=(send, html, kwargs, max(1, math.ceil(timeout)), memory_mb * 1024 * 1024),
+        # The ceiling is what the extraction may add to this process: a forked child starts
+        # with the parent's whole address space, which in a big process is already > 1 GiB.
+        args=(send, html, kwargs, max(1, math.ceil(timeout)), _vm_bytes() + memory_mb * 2**20),
         daemon=True,
     )
     worker.start()

@@ -37,6 +37,11 @@ from waikan.store.migrations import migrate
 __all__ = ["ArticleRecord", "PostStamp", "Store", "SummaryRecord", "open_store"]
 
 
+# zlib level 1: 4.5x smaller pages at 2.8 ms each; level 6 gains 20 % more for 2.6x the CPU,
+# and archiving sat on the fetch path (measured on the naeb corpus).
+RAW_LEVEL = 1
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -201,7 +206,7 @@ class Store:
                         status_code=status_code,
                         headers=headers or {},
                         encoding="zlib",
-                        content=zlib.compress(content, 6),
+                        content=zlib.compress(content, RAW_LEVEL),
                         size=len(content),
                         fetched_at=_now(),
                     )
