@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 from email.message import EmailMessage
 from typing import Any
 
@@ -21,7 +22,15 @@ def _free_port() -> int:
 class SmtpServer:
     """``SmtpServer(user="digest", password="pw")``; ``messages`` are parsed e-mails."""
 
-    def __init__(self, *, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        tls: str | None = None,
+        server_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: ``"starttls"`` (required before AUTH) or ``"ssl"`` (implicit TLS)."""
         self.user, self.password = user, password
         self.messages: list[EmailMessage] = []
         self.envelopes: list[dict[str, Any]] = []
@@ -55,9 +64,14 @@ class SmtpServer:
         if user is not None:
             kwargs = {
                 "authenticator": authenticator,
-                "auth_require_tls": False,
+                # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS socket is TLS already.
+                "auth_require_tls": tls == "starttls",
                 "auth_required": True,
             }
+        if tls == "starttls":
+            kwargs.update(tls_context=server_context, require_starttls=True)
+        elif tls == "ssl":
+            kwargs.update(ssl_context=server_context)
         self.port = _free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
 
