@@ -155,6 +155,9 @@ def test_post_page_shows_the_seed_fields_in_order(site: dict[str, Any], width: i
         assert found > at, f"not found in order: {line[:60]!r}"
         at = found
     assert page.inner_text("p.meta") == seed_lines[4]  # NBSPs survive into the page
+    # The lead image is lazy and decoded asynchronously: wait until it has loaded.
+    page.locator("figure img").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('figure img').complete", timeout=15_000)
     assert page.evaluate("() => document.querySelector('figure img').naturalWidth") == 1200
     assert page.evaluate("() => document.fonts.check('16px \"Noto Sans CJK SC\"', '布林肯')")
     page.screenshot(path=str(ARTIFACTS / f"post-{width}.png"), full_page=True)

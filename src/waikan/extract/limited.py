@@ -55,7 +55,9 @@ def nesting_depth(html: bytes | str, stop: int | None = None) -> int:
     return deepest
 
 
-def _child(conn: Any, html: bytes | str, kwargs: dict[str, Any], cpu: int, memory: int) -> None:
+def _child(conn: Any, html: bytes | str, kwargs: dict[str, Any], cpu: int, extra: int) -> None:
+    # The ceiling is what the extraction may add to the worker as it starts.
+    memory = _vm_bytes() + extra
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     try:
@@ -114,13 +116,15 @@ def extract_limited(
         return rejected(TOO_DEEP)
     kwargs = {"url": url, "source_name": source_name, "min_words": min_words}
     kwargs["max_bytes"] = max_bytes
-    ctx = multiprocessing.get_context("fork")
+    # forkserver, not fork: a fork of a process that runs threads (a web server, a thread
+    # pool) can inherit a held lock and hang; the fork server is a clean, single-threaded
+    # process that has already imported the extractor, so each worker still starts fast.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["waikan.extract.core"])
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(
         target=_child,
-        # The ceiling is what the extraction may add to this process: a forked child starts
-        # with the parent's whole address space, which in a big process is already > 1 GiB.
-        args=(send, html, kwargs, max(1, math.ceil(timeout)), _vm_bytes() + memory_mb * 2**20),
+        args=(send, html, kwargs, max(1, math.ceil(timeout)), memory_mb * 2**20),
         daemon=True,
     )
     worker.start()
