@@ -80,7 +80,7 @@ srv.serve_forever()
 
 # Runs in a fresh process: imports and one warm-up extraction first, then the timed part.
 CHILD = r"""
-import gzip, json, resource, sys, time
+import gzip, json, sys, time
 from pathlib import Path
 from waikan.extract import extract
 mode = sys.argv[1]
@@ -103,8 +103,9 @@ else:
         pass
     n = None
 elapsed = time.perf_counter() - started
-print(json.dumps({"seconds": elapsed, "pages": n,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss (which a child inherits from its parent across fork and exec).
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+print(json.dumps({"seconds": elapsed, "pages": n, "peak_mb": int(hwm[0].split()[1]) / 1024}))
 """
 
 

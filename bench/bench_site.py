@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -147,7 +146,9 @@ def child_build(home: Path) -> None:
     report = build_site(ws)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     ws.close()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: ru_maxrss would carry the parent's peak across fork and exec.
+    with open("/proc/self/status", encoding="ascii") as fh:
+        peak_kb = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
     record = {
         "seconds": seconds,
         "cpu": cpu,  # this process's CPU time: less at the mercy of other work on the machine

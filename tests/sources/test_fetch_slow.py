@@ -91,12 +91,14 @@ def test_feed_of_10000_items_memory(tmp_path: Path) -> None:
             srv.routes[f"/i/{i}"] = page
         items = [(f"{srv.base}/i/{i}", f"Item {i} " + "x" * 80, ago(1)) for i in range(n)]
         srv.routes["/feed.xml"] = Served(rss(items), "application/rss+xml")
+        # VmHWM, not ru_maxrss: Linux carries a parent's peak RSS into ru_maxrss across
+        # fork and exec, so a child of a large pytest process would report the parent's peak.
         script = (
-            "import resource, sys\ncode = 0\n"
+            "import sys\ncode = 0\n"
             "from waikan.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
-            "print(json.dumps({'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-            " 'code': code}), file=sys.stderr)\n"
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')]\n"
+            "print(json.dumps({'rss_kb': int(hwm[0].split()[1]), 'code': code}), file=sys.stderr)\n"
         )
         script = "import json\n" + script
         for args in (["sources", "add", f"{srv.base}/feed.xml", "--backfill", str(n)], ["fetch"]):
