@@ -122,6 +122,8 @@ def canonicalize(url: str) -> str:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return url
     host = parts.hostname.rstrip(".").lower()
+    if not host:  # "https://@.//x" has no host once the root dot goes: keep it as given
+        return url
     with contextlib.suppress(UnicodeError):
         host = host.encode("idna").decode("ascii") if not host.isascii() else host
     path = parts.path or "/"
