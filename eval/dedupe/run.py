@@ -9,6 +9,14 @@ The set is built here from ../shared/corpus (whose bodies barely overlap):
   ``events.json`` (plus the ten reports of ``tests/data/dedupe``);
 - unrelated pairs of corpus articles.
 
+A held-out set (``heldout.json``: seven more events, each with three
+rewrites and three same-topic reports of other events) was written after
+the story threshold was tuned and is scored apart. Its errors were then read
+to design the figure rule of :mod:`waikan.dedupe.stories`, so it is no longer
+strictly held out. Its figures have a regression floor in
+``eval/baseline.json`` like the others (a drop fails the gate); their
+targets in ``eval/targets.json`` are printed MET / NOT MET but do not fail it.
+
 Near-duplicates are scored per labelled pair with the pipeline's own test
 (:func:`waikan.dedupe.index.near_similarity` against ``dedupe.near_threshold``).
 Story clusters are scored by running every document through the real
@@ -34,6 +42,8 @@ sys.path.insert(0, str(ROOT / "src"))
 HERE = Path(__file__).resolve().parent
 SEED = 20240305
 TOLERANCE = 0.002
+# Held-out figures: their targets are reported, not enforced; their baseline floors are.
+ADVISORY_PREFIX = "dedupe_heldout_"
 QUAKE_DAY = "2024-03-05"
 BOILERPLATE = [
     "Reporting by Staff; Editing by the Desk",
@@ -130,26 +140,10 @@ def build(corpus: Path) -> LabelledSet:
 
     # Hand-written reports: rewrites of one event, and other events on the topic.
     events = json.loads((HERE / "events.json").read_text())
-    groups: dict[str, list[str]] = {}
-    others: dict[str, list[str]] = {}
-
-    def text_doc(key: str, item: dict[str, Any], published: str | None, group: str) -> str:
-        paras = [p.strip() for p in item["text"].split("\n\n") if p.strip()]
-        return ls.add(Doc(key, item["headline"], paras, published, item["outlet"], group))
-
-    for ev in events["events"]:
-        base = naeb[f"naeb{ev['naeb']}"]
-        ls.add(base)
-        groups[base.key] = [base.key]
-        for i, r in enumerate(ev["rewrites"]):
-            groups[base.key].append(text_doc(f"{base.key}/r{i}", r, base.published, base.group))
-        others[base.key] = [
-            text_doc(f"{base.key}/x{i}", o, base.published, f"{base.key}/x{i}")
-            for i, o in enumerate(ev["other_events"])
-        ]
+    groups, others = add_events(ls, events["events"], naeb)
     for i, r in enumerate(events["extra_rewrites"]):
         base = naeb[f"naeb{r['naeb']}"]
-        groups[base.key].append(text_doc(f"{base.key}/e{i}", r, base.published, base.group))
+        groups[base.key].append(text_doc(ls, f"{base.key}/e{i}", r, base))
     quake = json.loads((ROOT / "tests" / "data" / "dedupe" / "quake-reports.json").read_text())
     groups["quake"] = [
         ls.add(
@@ -158,14 +152,7 @@ def build(corpus: Path) -> LabelledSet:
         for i, r in enumerate(quake["reports"])
     ]
 
-    for g, members in groups.items():
-        for a, b in combinations(members, 2):
-            ls.story_pairs.append((a, b, True, "same event, rewritten"))
-            ls.near_pairs.append((a, b, False, "same event, rewritten"))
-        for x in others.get(g, []):
-            for a in members:
-                ls.story_pairs.append((a, x, False, "same topic, other event"))
-                ls.near_pairs.append((a, x, False, "same topic, other event"))
+    event_pairs(ls, groups, others)
     for a, b, label, kind in list(ls.near_pairs):
         if label:
             ls.story_pairs.append((a, b, True, f"near-duplicate ({kind})"))
@@ -178,6 +165,59 @@ def build(corpus: Path) -> LabelledSet:
     return ls
 
 
+def text_doc(ls: LabelledSet, key: str, item: dict[str, Any], base: Doc, group: str = "") -> str:
+    """A hand-written report dated as the corpus article it is about."""
+    paras = [p.strip() for p in item["text"].split("\n\n") if p.strip()]
+    doc = Doc(key, item["headline"], paras, base.published, item["outlet"], group or base.group)
+    return ls.add(doc)
+
+
+def add_events(
+    ls: LabelledSet, events: list[dict[str, Any]], naeb: dict[str, Doc]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each event's corpus article and rewrites (one group), and its other-event reports."""
+    groups: dict[str, list[str]] = {}
+    others: dict[str, list[str]] = {}
+    for ev in events:
+        base = naeb[f"naeb{ev['naeb']}"]
+        ls.add(base)
+        groups[base.key] = [base.key]
+        for i, r in enumerate(ev["rewrites"]):
+            groups[base.key].append(text_doc(ls, f"{base.key}/r{i}", r, base))
+        others[base.key] = [
+            text_doc(ls, f"{base.key}/x{i}", o, base, f"{base.key}/x{i}")
+            for i, o in enumerate(ev["other_events"])
+        ]
+    return groups, others
+
+
+def event_pairs(
+    ls: LabelledSet, groups: dict[str, list[str]], others: dict[str, list[str]]
+) -> None:
+    """Every pair within a group is one story; a group and its other events never are."""
+    for g, members in groups.items():
+        for a, b in combinations(members, 2):
+            ls.story_pairs.append((a, b, True, "same event, rewritten"))
+            ls.near_pairs.append((a, b, False, "same event, rewritten"))
+        for x in others.get(g, []):
+            for a in members:
+                ls.story_pairs.append((a, x, False, "same topic, other event"))
+                ls.near_pairs.append((a, x, False, "same topic, other event"))
+
+
+def build_heldout(corpus: Path) -> LabelledSet:
+    """The held-out events (``heldout.json``), among every corpus article as distractors."""
+    ls = LabelledSet()
+    for d in originals(corpus):
+        if 150 <= words(d) <= 3000 and len(d.paragraphs) >= 3:
+            ls.add(d)
+    naeb = {d.key: d for d in originals(corpus) if d.key.startswith("naeb")}
+    events = json.loads((HERE / "heldout.json").read_text())["events"]
+    groups, others = add_events(ls, events, naeb)
+    event_pairs(ls, groups, others)
+    return ls
+
+
 def prf(pairs: list[tuple[bool, bool]]) -> tuple[float, float]:
     tp = sum(1 for gold, got in pairs if gold and got)
     fp = sum(1 for gold, got in pairs if got and not gold)
@@ -187,16 +227,15 @@ def prf(pairs: list[tuple[bool, bool]]) -> tuple[float, float]:
     return precision, recall
 
 
-def evaluate(corpus: Path | None = None, verbose: bool = False) -> dict[str, float]:
-    """Figures: dedupe_near_precision/recall, dedupe_story_precision/recall."""
-    from waikan.config import load
-    from waikan.dedupe import Deduper, Settings, features
-    from waikan.dedupe.index import near_similarity
-    from waikan.models import Extracted
-    from waikan.store import open_store
+def cluster(ls: LabelledSet, settings: Any) -> tuple[dict[str, Any], dict[str, int]]:
+    """Every document through the real Deduper on a temporary SQLite store.
 
-    ls = build(corpus or corpus_dir())
-    settings = Settings.from_config(load(Path(tempfile.gettempdir()), env={}))
+    Returns each document's features and the story it was put in.
+    """
+    from waikan.dedupe import Deduper, features
+    from waikan.models import Extracted
+    from waikan.store import open_store, schema
+
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'eval.db'}")
         ids: dict[str, int] = {}
@@ -223,12 +262,36 @@ def evaluate(corpus: Path | None = None, verbose: bool = False) -> dict[str, flo
             record = store.article(ids[key])
             assert record is not None
             deduper.decide(record, feats[key])
-        from waikan.store import schema
-
         with store.engine.connect() as c:
             story = {r.article_id: r.story_id for r in c.execute(schema.story_members.select())}
         store.close()
+    return feats, {k: story[i] for k, i in ids.items()}
 
+
+def story_figures(ls: LabelledSet, story: dict[str, int], misses: list[str]) -> tuple[float, float]:
+    story_got = []
+    for a, b, label, kind in ls.story_pairs:
+        got = story[a] == story[b]
+        story_got.append((label, got))
+        if got != label:
+            misses.append(f"story {'FN' if label else 'FP'} {kind}: {a} {b}")
+    return prf(story_got)
+
+
+def settings_now() -> Any:
+    from waikan.config import load
+    from waikan.dedupe import Settings
+
+    return Settings.from_config(load(Path(tempfile.gettempdir()), env={}))
+
+
+def evaluate(corpus: Path | None = None, verbose: bool = False) -> dict[str, float]:
+    """Figures: dedupe_near_precision/recall, dedupe_story_precision/recall."""
+    from waikan.dedupe.index import near_similarity
+
+    ls = build(corpus or corpus_dir())
+    settings = settings_now()
+    feats, story = cluster(ls, settings)
     near_got = []
     misses: list[str] = []
     for a, b, label, kind in ls.near_pairs:
@@ -237,14 +300,8 @@ def evaluate(corpus: Path | None = None, verbose: bool = False) -> dict[str, flo
         near_got.append((label, got))
         if got != label:
             misses.append(f"near {'FN' if label else 'FP'} {kind}: {a} {b} c={cont:.2f}")
-    story_got = []
-    for a, b, label, kind in ls.story_pairs:
-        got = story[ids[a]] == story[ids[b]]
-        story_got.append((label, got))
-        if got != label:
-            misses.append(f"story {'FN' if label else 'FP'} {kind}: {a} {b}")
     np_, nr = prf(near_got)
-    sp, sr = prf(story_got)
+    sp, sr = story_figures(ls, story, misses)
     if verbose:
         for m in misses:
             print("  " + m)
@@ -264,6 +321,26 @@ def evaluate(corpus: Path | None = None, verbose: bool = False) -> dict[str, flo
     }
 
 
+def evaluate_heldout(corpus: Path | None = None, verbose: bool = False) -> dict[str, float]:
+    """Story figures on the held-out events (written after the threshold was tuned)."""
+    ls = build_heldout(corpus or corpus_dir())
+    _feats, story = cluster(ls, settings_now())
+    misses: list[str] = []
+    sp, sr = story_figures(ls, story, misses)
+    if verbose:
+        for m in misses:
+            print("  held-out " + m)
+    rewrites = sum(1 for k in ls.docs if "/r" in k)
+    others = sum(1 for k in ls.docs if "/x" in k)
+    topic = sum(1 for *_x, _l, k in ls.story_pairs if k == "same topic, other event")
+    same = sum(1 for *_x, label, _k in ls.story_pairs if label)
+    print(
+        f"held-out set: {len(ls.docs)} documents; {rewrites} rewritten reports "
+        f"({same} same-event pairs), {others} other-event reports ({topic} same-topic pairs)"
+    )
+    return {"dedupe_heldout_story_precision": sp, "dedupe_heldout_story_recall": sr}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print each figure against its floor (eval/targets.json) and best (eval/baseline.json)."""
     import argparse
@@ -273,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-baseline", action="store_true", help="raise eval/baseline.json")
     args = ap.parse_args(argv)
     figures = evaluate(verbose=args.verbose)
+    figures.update(evaluate_heldout(verbose=args.verbose))
     targets = json.loads((ROOT / "eval" / "targets.json").read_text())
     baseline_path = ROOT / "eval" / "baseline.json"
     baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
@@ -281,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         target, best = targets.get(metric), baseline.get(metric)
         met = target is None or value >= target
         held = best is None or value >= best - TOLERANCE
-        ok = ok and met and held
+        ok = ok and (met or metric.startswith(ADVISORY_PREFIX)) and held
         verdict = ("MET" if met else "NOT MET") + ("" if held else f" (below baseline {best})")
-        print(f"{metric:24} {value:8.4f} {'target':>7} {target}  {verdict}")
+        print(f"{metric:30} {value:8.4f} {'target':>7} {target}  {verdict}")
     if args.update_baseline:
         raised = {**baseline, **{m: max(v, baseline.get(m, 0.0)) for m, v in figures.items()}}
         baseline_path.write_text(json.dumps(raised, indent=2, sort_keys=True) + "\n")

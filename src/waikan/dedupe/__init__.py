@@ -19,6 +19,8 @@ from waikan.store import ArticleRecord, Store
 
 __all__ = ["Decision", "Deduper", "Features", "Settings", "dedupe", "deduper_for", "features"]
 
+BATCH = 200  # articles decided per transaction: the lock is held for well under a second
+
 _DEDUPERS: weakref.WeakKeyDictionary[Store, Deduper] = weakref.WeakKeyDictionary()
 
 
@@ -40,12 +42,16 @@ def dedupe(
 ) -> list[Decision]:
     """Decide every extracted article not yet seen by dedupe (or only ``ids``), oldest first."""
     deduper = deduper_for(store, Settings.from_config(config))
+    todo = pending(store, ids)
     out = []
-    for article in pending(store, ids):
-        decision = deduper.decide(article)
-        if decision is None:
-            continue
-        out.append(decision)
-        if on_decision is not None:
-            on_decision(article, decision)
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start : start + BATCH]
+        # Signatures are the costly part: made before the batch takes the lock.
+        made = [(article, features(article)) for article in batch]
+        for article, decision in zip(batch, deduper.decide_many(made), strict=True):
+            if decision is None:
+                continue
+            out.append(decision)
+            if on_decision is not None:
+                on_decision(article, decision)
     return out

@@ -2,10 +2,11 @@
 
 Signatures are stored (table ``signatures``), so the in-memory index is
 rebuilt from the store after a restart and caught up with what other
-processes added. Every decision runs in one transaction that first bumps
-``dedupe_state.seq``: that row lock serialises deciders across processes
-(SQLite's write lock, a PostgreSQL row lock), so two workers ingesting
-copies of one story at the same moment cannot both make it canonical.
+processes added. Every decision (or batch of decisions, decided in order)
+runs in one transaction that first bumps ``dedupe_state.seq``: that row lock
+serialises deciders across processes (SQLite's write lock, a PostgreSQL row
+lock), so two workers ingesting copies of one story at the same moment cannot
+both make it canonical. Approving or declining a pending update takes the same lock.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from waikan.config import Config
@@ -36,16 +38,80 @@ from waikan.dedupe.near import (
     tokens,
 )
 from waikan.dedupe.stories import Prepared, parse_time, prepare, prepared_similarity, story_terms
+from waikan.errors import WaikanError
 from waikan.models import Status
 from waikan.store import ArticleRecord, Store, body_sha256, schema
 
-__all__ = ["Decision", "Deduper", "Features", "Settings", "features"]
+__all__ = [
+    "Decision",
+    "Deduper",
+    "Features",
+    "Settings",
+    "approve_update",
+    "decline_update",
+    "features",
+]
 
 # Relations of a story member to the story.
 CANONICAL, URL, BODY, NEAR, STORY, UPDATE = "canonical", "url", "body", "near", "story", "update"
 _DISTINCT = (CANONICAL, STORY, UPDATE)  # members with text of their own: searched for matches
 _NEAR_CANDIDATES = 20
 _STORY_CANDIDATES = 30
+_EXTRACTED = Status.EXTRACTED.value
+
+# Statements built once, executed with parameters: building them per call (and
+# SQLAlchemy's cache key for inline values) cost more than SQLite itself.
+_ST, _SIG, _MEM = schema.dedupe_state, schema.signatures, schema.story_members
+_ART, _STORIES = schema.articles, schema.stories
+_LOCK = update(_ST).where(_ST.c.id == 1).values(seq=_ST.c.seq + bindparam("k")).returning(_ST.c.seq)
+_STATE = (
+    select(_ART.c.id, _ART.c.status, _SIG.c.article_id.label("done"))
+    .outerjoin(_SIG, _SIG.c.article_id == _ART.c.id)
+    .where(_ART.c.id.in_(bindparam("ids", expanding=True)))
+)
+_CATCH_UP = (
+    select(
+        _SIG.c.article_id,
+        _SIG.c.seq,
+        _SIG.c.scheme,
+        _SIG.c.canonical_url,
+        _SIG.c.body_sha256,
+        _SIG.c.minhash,
+        _SIG.c.shingles,
+        _SIG.c.terms,
+        _SIG.c.published,
+        _SIG.c.created_at,
+        _MEM.c.story_id,
+        _MEM.c.relation,
+        _ART.c.word_count,
+        _ART.c.source_name,
+    )
+    .join(_MEM, _MEM.c.article_id == _SIG.c.article_id)
+    .join(_ART, _ART.c.id == _SIG.c.article_id)
+    .where(_SIG.c.seq > bindparam("after"))
+    .order_by(_SIG.c.seq)
+)
+_STORY_HEAD = (
+    select(_STORIES.c.canonical_id, _ART.c.status)
+    .join(_ART, _ART.c.id == _STORIES.c.canonical_id)
+    .where(_STORIES.c.id == bindparam("story"))
+)
+_INSERT_SIGNATURE, _INSERT_MEMBER, _INSERT_STORY = insert(_SIG), insert(_MEM), insert(_STORIES)
+_SET_PENDING = (
+    update(_STORIES)
+    .where(_STORIES.c.id == bindparam("story"))
+    .values(pending_update_id=bindparam("pending"), updated_at=bindparam("now"))
+)
+_SET_DUPLICATE = (
+    update(_ART)
+    .where(_ART.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=Status.DUPLICATE.value,
+        reason=None,
+        duplicate_of=bindparam("canonical"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +150,11 @@ class Features:
     published: datetime | None
     words: int
     source: str | None
+
+    @cached_property
+    def prepared(self) -> Prepared:
+        """The weighted story terms, made once whether matched or indexed."""
+        return prepare(self.terms)
 
 
 def features(article: ArticleRecord) -> Features:
@@ -132,7 +203,7 @@ class Decision:
         return self.canonical_id != self.article_id
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     story_id: int
     minhash: Signature
@@ -183,7 +254,7 @@ class Deduper:
         if when < horizon:
             return  # a late backfill of old news: no story index entry
         entry.terms = f.terms
-        entry.prepared = prepare(f.terms)
+        entry.prepared = f.prepared
         for term in f.terms:
             self._postings[term].add(article_id)
         heapq.heappush(self._window, (when, article_id))
@@ -206,35 +277,12 @@ class Deduper:
 
     def catch_up(self, conn: Connection | None = None) -> int:
         """Load signatures stored since the last call (by any process); return how many."""
-        s, m = schema.signatures, schema.story_members
-        q = (
-            select(
-                s.c.article_id,
-                s.c.seq,
-                s.c.scheme,
-                s.c.canonical_url,
-                s.c.body_sha256,
-                s.c.minhash,
-                s.c.shingles,
-                s.c.terms,
-                s.c.published,
-                s.c.created_at,
-                m.c.story_id,
-                m.c.relation,
-                schema.articles.c.word_count,
-                schema.articles.c.source_name,
-            )
-            .join(m, m.c.article_id == s.c.article_id)
-            .join(schema.articles, schema.articles.c.id == s.c.article_id)
-            .where(s.c.seq > self.seq)
-            .order_by(s.c.seq)
-        )
         n = 0
         if conn is None:
             with self.store.engine.connect() as c:
-                rows = list(c.execute(q))
+                rows = list(c.execute(_CATCH_UP, {"after": self.seq}))
         else:
-            rows = list(conn.execute(q))
+            rows = list(conn.execute(_CATCH_UP, {"after": self.seq}))
         for row in rows:
             sig = np.frombuffer(row.minhash, dtype=np.uint32).copy()
             if row.scheme != SCHEME or len(sig) != NUM_PERM:
@@ -287,7 +335,7 @@ class Deduper:
         ranked = sorted((c for c in counts if counts[c] >= 2), key=lambda c: (-counts[c], c))
         best: tuple[int, float] | None = None
         window = self.settings.story_window
-        mine = prepare(f.terms)
+        mine = f.prepared
         for cand in ranked[:_STORY_CANDIDATES]:
             e = self._entries[cand]
             if e.prepared is None:
@@ -337,36 +385,52 @@ class Deduper:
     # -- deciding and recording ---------------------------------------------------
     def decide(self, article: ArticleRecord, f: Features | None = None) -> Decision | None:
         """Decide and record one article (status ``extracted``); None when already decided."""
-        f = f or features(article)
+        return self.decide_many([(article, f or features(article))])[0]
+
+    def decide_many(self, items: Sequence[tuple[ArticleRecord, Features]]) -> list[Decision | None]:
+        """Decide and record articles in order, in one transaction: one lock, one commit.
+
+        Each decision sees the ones before it (the index is updated as it goes), so
+        the outcome is that of deciding them one by one; only the per-transaction
+        cost (lock, catch-up, commit) is paid once per batch. None for an article
+        already decided or no longer ``extracted``.
+        """
+        if not items:
+            return []
         now = datetime.now(UTC)
-        with self.store.engine.begin() as conn:
-            # First statement: take the dedupe lock before reading anything.
-            conn.execute(
-                update(schema.dedupe_state)
-                .where(schema.dedupe_state.c.id == 1)
-                .values(seq=schema.dedupe_state.c.seq + 1)
-            )
-            seq = int(
-                conn.execute(
-                    select(schema.dedupe_state.c.seq).where(schema.dedupe_state.c.id == 1)
-                ).scalar_one()
-            )
-            self.catch_up(conn)
-            current = conn.execute(
-                select(schema.articles.c.status).where(schema.articles.c.id == article.id)
-            ).scalar()
-            done = conn.scalar(
-                select(schema.signatures.c.article_id).where(
-                    schema.signatures.c.article_id == article.id
-                )
-            )
-            if current != Status.EXTRACTED.value or done is not None:
-                return None
-            relation, matched, sim = self.match(article, f)
-            decision = self._record(conn, article, f, relation, matched, sim, seq, now)
-        self._add(article.id, f, decision.story_id, decision.relation, now)
-        self.seq = max(self.seq, seq)
-        return decision
+        out: list[Decision | None] = []
+        try:
+            with self.store.engine.begin() as conn:
+                # First statement: take the dedupe lock (and the batch's seq numbers).
+                last = int(conn.execute(_LOCK, {"k": len(items)}).scalar_one())
+                first = last - len(items) + 1
+                self.catch_up(conn)
+                ids = [article.id for article, _f in items]
+                state = {r.id: (r.status, r.done) for r in conn.execute(_STATE, {"ids": ids})}
+                for n, (article, f) in enumerate(items):
+                    status, done = state.get(article.id, (None, None))
+                    if status != _EXTRACTED or done is not None or article.id in self._entries:
+                        out.append(None)
+                        continue
+                    relation, matched, sim = self.match(article, f)
+                    seq = first + n
+                    decision = self._record(conn, article, f, relation, matched, sim, seq, now)
+                    self._add(article.id, f, decision.story_id, decision.relation, now)
+                    out.append(decision)
+        except BaseException:
+            if any(d is not None for d in out):
+                self._forget()  # rolled back: what was indexed here is not in the store
+            raise
+        self.seq = max(self.seq, last)
+        return out
+
+    def _forget(self) -> None:
+        """Drop the in-memory index; the next decision rebuilds it from the store."""
+        self.near = LSHIndex(bands=self.near.bands, rows=self.near.rows)
+        self.seq = 0
+        self._entries, self._by_url, self._by_hash = {}, {}, {}
+        self._postings = defaultdict(set)
+        self._window, self._newest = [], -math.inf
 
     def _record(
         self,
@@ -380,28 +444,30 @@ class Deduper:
         now: datetime,
     ) -> Decision:
         conn.execute(
-            insert(schema.signatures).values(
-                article_id=article.id,
-                seq=seq,
-                scheme=SCHEME,
-                canonical_url=f.canonical_url,
-                body_sha256=f.body_sha256,
-                minhash=f.minhash.tobytes(),
-                shingles=f.shingles,
-                terms=list(f.terms),
-                published=article.published,
-                created_at=now,
-            )
+            _INSERT_SIGNATURE,
+            {
+                "article_id": article.id,
+                "seq": seq,
+                "scheme": SCHEME,
+                "canonical_url": f.canonical_url,
+                "body_sha256": f.body_sha256,
+                "minhash": f.minhash.tobytes(),
+                "shingles": f.shingles,
+                "terms": list(f.terms),
+                "published": article.published,
+                "created_at": now,
+            },
         )
         if matched is None:
             key = conn.execute(
-                insert(schema.stories).values(
-                    canonical_id=article.id,
-                    title=article.title,
-                    published=article.published,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _INSERT_STORY,
+                {
+                    "canonical_id": article.id,
+                    "title": article.title,
+                    "published": article.published,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             ).inserted_primary_key
             assert key is not None
             story_id = int(key[0])
@@ -409,13 +475,8 @@ class Deduper:
             return Decision(article.id, story_id, CANONICAL, article.id)
 
         story_id = self._entries[matched].story_id
-        story = conn.execute(
-            select(schema.stories.c.canonical_id).where(schema.stories.c.id == story_id)
-        ).one()
-        canon_id = int(story.canonical_id)
-        canon_status = conn.scalar(
-            select(schema.articles.c.status).where(schema.articles.c.id == canon_id)
-        )
+        story = conn.execute(_STORY_HEAD, {"story": story_id}).one()
+        canon_id, canon_status = int(story.canonical_id), story.status
         canon = self._entries[canon_id]
         unsummarized = canon_status == Status.EXTRACTED.value
 
@@ -436,11 +497,7 @@ class Deduper:
                 switch, relation = True, UPDATE
             elif policy == "ask":
                 relation = UPDATE
-                conn.execute(
-                    update(schema.stories)
-                    .where(schema.stories.c.id == story_id)
-                    .values(pending_update_id=article.id, updated_at=now)
-                )
+                conn.execute(_SET_PENDING, {"story": story_id, "pending": article.id, "now": now})
         elif unsummarized and relation != BODY and self._better(f, canon):
             switch = True  # nothing paid yet: keep the better version as the canonical one
         elif is_update and unsummarized:
@@ -451,35 +508,8 @@ class Deduper:
             self._set_duplicate(conn, [article.id], canon_id, now)
             return Decision(article.id, story_id, relation, canon_id, matched, sim)
 
-        # The new article becomes the canonical version; the old one and its members follow.
-        old_relation = UPDATE if relation == UPDATE else relation
         self._member(conn, article.id, story_id, CANONICAL, matched, sim, now)
-        conn.execute(
-            update(schema.story_members)
-            .where(schema.story_members.c.article_id == canon_id)
-            .values(relation=old_relation, matched_id=article.id, similarity=sim)
-        )
-        conn.execute(
-            update(schema.stories)
-            .where(schema.stories.c.id == story_id)
-            .values(
-                canonical_id=article.id,
-                title=article.title,
-                pending_update_id=None,
-                updated_at=now,
-            )
-        )
-        members = [
-            int(r)
-            for r in conn.scalars(
-                select(schema.story_members.c.article_id).where(
-                    schema.story_members.c.story_id == story_id,
-                    schema.story_members.c.article_id != article.id,
-                )
-            )
-        ]
-        # The old canonical's summary and post stay in the history; the story's post is now ours.
-        self._set_duplicate(conn, members, article.id, now)
+        _promote(conn, story_id, article.id, article.title, canon_id, relation, sim, now)
         return Decision(
             article.id, story_id, CANONICAL, article.id, matched, sim, switched_from=canon_id
         )
@@ -495,14 +525,15 @@ class Deduper:
         now: datetime,
     ) -> None:
         conn.execute(
-            insert(schema.story_members).values(
-                article_id=article_id,
-                story_id=story_id,
-                relation=relation,
-                matched_id=matched,
-                similarity=sim,
-                created_at=now,
-            )
+            _INSERT_MEMBER,
+            {
+                "article_id": article_id,
+                "story_id": story_id,
+                "relation": relation,
+                "matched_id": matched,
+                "similarity": sim,
+                "created_at": now,
+            },
         )
 
     @staticmethod
@@ -514,17 +545,93 @@ class Deduper:
     ) -> None:
         if not ids:
             return
-        a = schema.articles
-        conn.execute(
-            update(a)
-            .where(a.c.id.in_(list(ids)))
-            .values(
-                status=Status.DUPLICATE.value,
-                reason=None,
-                duplicate_of=canonical_id,
-                updated_at=now,
-            )
+        conn.execute(_SET_DUPLICATE, {"ids": list(ids), "canonical": canonical_id, "now": now})
+
+
+def _promote(
+    conn: Connection,
+    story_id: int,
+    article_id: int,
+    title: str | None,
+    old_id: int,
+    old_relation: str,
+    sim: float | None,
+    now: datetime,
+) -> None:
+    """``article_id`` becomes the story's canonical version; the old one and its members follow.
+
+    The old canonical's summary and post stay in the history; the story's post is now the
+    new one's (summarized anew unless it was already).
+    """
+    conn.execute(
+        update(_MEM)
+        .where(_MEM.c.article_id == old_id)
+        .values(relation=old_relation, matched_id=article_id, similarity=sim)
+    )
+    conn.execute(
+        update(_STORIES)
+        .where(_STORIES.c.id == story_id)
+        .values(canonical_id=article_id, title=title, pending_update_id=None, updated_at=now)
+    )
+    members = conn.scalars(
+        select(_MEM.c.article_id).where(
+            _MEM.c.story_id == story_id, _MEM.c.article_id != article_id
         )
+    )
+    Deduper._set_duplicate(conn, [int(r) for r in members], article_id, now)
+
+
+def _pending_update(conn: Connection, story_id: int) -> tuple[int, int, float | None]:
+    """(canonical id, pending article id, its similarity) of a story whose update awaits a yes."""
+    story = conn.execute(
+        select(_STORIES.c.canonical_id, _STORIES.c.pending_update_id).where(
+            _STORIES.c.id == story_id
+        )
+    ).one_or_none()
+    if story is None:
+        raise WaikanError(f"no story {story_id}")
+    if story.pending_update_id is None:
+        raise WaikanError(f"story {story_id} has no update waiting for approval")
+    pending = int(story.pending_update_id)
+    member = conn.execute(
+        select(_MEM.c.story_id, _MEM.c.similarity, _ART.c.status)
+        .join(_ART, _ART.c.id == _MEM.c.article_id)
+        .where(_MEM.c.article_id == pending)
+    ).one_or_none()
+    if member is None or member.story_id != story_id or member.status != Status.DUPLICATE.value:
+        raise WaikanError(f"article {pending} is no longer an update of story {story_id}")
+    return int(story.canonical_id), pending, member.similarity
+
+
+def approve_update(store: Store, story_id: int) -> int:
+    """Make a story's pending update (policy ``ask``) its canonical version; return its id.
+
+    The update becomes ``extracted``, so the next ``waikan summarize`` pays for exactly
+    one new summary; the old canonical and its summary stay as history.
+    """
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(_LOCK, {"k": 0})  # the dedupe lock: no decision runs in between
+        old_id, pending, sim = _pending_update(conn, story_id)
+        conn.execute(update(_MEM).where(_MEM.c.article_id == pending).values(relation=CANONICAL))
+        title = conn.scalar(select(_ART.c.title).where(_ART.c.id == pending))
+        _promote(conn, story_id, pending, title, old_id, UPDATE, sim, now)
+        conn.execute(
+            update(_ART)
+            .where(_ART.c.id == pending)
+            .values(status=_EXTRACTED, reason=None, duplicate_of=None, updated_at=now)
+        )
+    return pending
+
+
+def decline_update(store: Store, story_id: int) -> int:
+    """Keep the story's current summary: the pending update stays a duplicate; return its id."""
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(_LOCK, {"k": 0})
+        _old_id, pending, _sim = _pending_update(conn, story_id)
+        conn.execute(_SET_PENDING, {"story": story_id, "pending": None, "now": now})
+    return pending
 
 
 def pending(store: Store, ids: Sequence[int] | None = None) -> list[ArticleRecord]:

@@ -7,7 +7,10 @@ reduced to such a set of *terms*; MinHash/LSH over the terms finds
 candidates, and the exact weighted overlap of the stored term sets, within
 a time window, decides. Two stories on the same topic about different
 events share the topic words but not the names and numbers, which weigh
-more.
+more. They may still share the topic's standing names (a regulator, a law,
+a minister); what tells them apart is then the figures, as an editor checks:
+two reports of one event quote the same amount, count or rate, so when both
+carry figures and none agree the overlap is discounted (``FIGURE_PENALTY``).
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ __all__ = [
 NAME_WEIGHT = 3.0
 NUMBER_WEIGHT = 2.0
 WORD_WEIGHT = 1.0
+# Similarity kept when both reports carry figures (years aside) and share none of them.
+FIGURE_PENALTY = 0.8
 _STEM = 6  # a crude stemmer: words agree on their first six letters (negotiate/negotiations)
 
 _SENTENCE = re.compile(r"(?<=[.!?\"”])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d[\d,.]*\d|\d")
+_YEAR = re.compile(r"(?:19|20)\d\d")  # a date's year: every report of a year shares it
 
 # Capitalised words that name nothing in particular.
 _NOT_NAMES = set(
@@ -79,69 +85,98 @@ _STOP = set(
 def story_terms(title: str | None, paragraphs: Sequence[str], limit: int = 400) -> list[str]:
     """The report's event terms: ``n:`` names, ``d:`` numbers, ``w:`` word stems.
 
+    A capitalised word is a name unless it starts the sentence, where it is one
+    only when a name follows ("Clemson University sued"). A number right after
+    a name is part of it ("PlayStation 5", "GTA 6"), not a figure of the event.
     Only the first ``limit`` words are read: the lede and the first paragraphs
-    carry the event; a long feature's tail only adds noise (and cost).
+    carry the event; a long feature's tail only adds noise (and cost), so the
+    text after them is never even split.
     """
-    text = "\n".join([title or "", *paragraphs])
     out: set[str] = set()
-    seen = 0
-    for sentence in _SENTENCE.split(text):
-        words = _WORD.findall(sentence)
-        for i, word in enumerate(words):
-            seen += 1
-            if seen > limit:
+    add = out.add
+    left = limit
+    for part in (title or "", *paragraphs):
+        for sentence in _SENTENCE.split(part):
+            words = _WORD.findall(sentence)
+            if len(words) > left:
+                words = words[:left]
+            left -= len(words)
+            after_name = False
+            for i, word in enumerate(words):
+                if word[0].isdigit():
+                    number = word.replace(",", "").rstrip(".")
+                    if after_name:
+                        add("n:" + number)
+                    elif number not in _SMALL:
+                        add("d:" + number)
+                    continue
+                clean = word.strip("'’-").removesuffix("'s").removesuffix("’s")
+                low = clean.lower()
+                after_name = False
+                if not low:
+                    continue
+                if _is_name(clean, low) and (i or (len(words) > 1 and _starts_name(words[1]))):
+                    add("n:" + low)
+                    after_name = True
+                elif len(low) >= 4 and low not in _STOP:
+                    add("w:" + low[:_STEM])
+            if left <= 0:
                 return sorted(out)
-            if word[0].isdigit():
-                number = word.replace(",", "").rstrip(".")
-                if number not in {"1", "2", "3"}:
-                    out.add("d:" + number)
-                continue
-            clean = word.strip("'’-").removesuffix("'s").removesuffix("’s")
-            low = clean.lower()
-            if not low:
-                continue
-            if clean[0].isupper() and i > 0 and low not in _NOT_NAMES and len(low) > 1:
-                out.add("n:" + low)
-            elif len(low) >= 4 and low not in _STOP:
-                out.add("w:" + low[:_STEM])
     return sorted(out)
 
 
-def _weight(term: str) -> float:
-    if term.startswith("n:"):
-        return NAME_WEIGHT
-    if term.startswith("d:"):
-        return NUMBER_WEIGHT
-    return WORD_WEIGHT
+def _is_name(clean: str, low: str) -> bool:
+    return clean[0].isupper() and len(low) > 1 and low not in _NOT_NAMES
 
 
-Prepared = tuple[dict[str, float], float]
+def _starts_name(word: str) -> bool:
+    clean = word.strip("'’-")
+    return bool(clean) and _is_name(clean, clean.lower().removesuffix("'s").removesuffix("’s"))
+
+
+_WEIGHTS = {"n": NAME_WEIGHT, "d": NUMBER_WEIGHT}
+_SMALL = {"1", "2", "3"}
+
+
+# weight per bare term, their total, the report's figures (numbers other than years)
+Prepared = tuple[dict[str, float], float, frozenset[str]]
 
 
 def prepare(terms: Iterable[str]) -> Prepared:
-    """Weight per bare term (kinds merged) and the total: compute once, compare many times."""
+    """Weight per bare term (kinds merged), total, figures: compute once, compare many times."""
     weights: dict[str, float] = {}
+    get = weights.get
     total = 0.0
+    figures = []
     for t in terms:
-        w = _weight(t)
-        weights[t[2:]] = weights.get(t[2:], 0.0) + w
+        w = _WEIGHTS.get(t[0], WORD_WEIGHT)
+        bare = t[2:]
+        weights[bare] = get(bare, 0.0) + w
         total += w
-    return weights, total
+        if t[0] == "d" and not _YEAR.fullmatch(bare):
+            figures.append(bare)
+    return weights, total, frozenset(figures)
 
 
 def prepared_similarity(a: Prepared, b: Prepared) -> float:
-    (wa, ta), (wb, tb) = a, b
+    (wa, ta, fa), (wb, tb, fb) = a, b
     if not ta or not tb:
         return 0.0
     shared = wa.keys() & wb.keys()
-    return (sum(wa[k] for k in shared) + sum(wb[k] for k in shared)) / (ta + tb)
+    sim = (sum(wa[k] for k in shared) + sum(wb[k] for k in shared)) / (ta + tb)
+    if fa and fb and fa.isdisjoint(fb):
+        sim *= FIGURE_PENALTY
+    return sim
 
 
 def story_similarity(a: Iterable[str], b: Iterable[str]) -> float:
-    """Weighted Dice overlap of two term sets (0..1).
+    """Weighted Dice overlap of two term sets (0..1), discounted when their figures disagree.
 
     Names and numbers weigh more than topic words. A term counts as shared when
     it is in both sets under any kind (a name at a sentence start reads as a word).
+    Two reports that both quote figures (numbers other than years) and share none
+    report different facts, however many of the topic's names they share: the
+    overlap is multiplied by ``FIGURE_PENALTY``.
     """
     return prepared_similarity(prepare(a), prepare(b))
 
