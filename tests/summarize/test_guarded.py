@@ -4,15 +4,19 @@ OpenAI-compatible server on loopback: each odd answer ends in the right state.""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import DATA, SEED, SEED_SUMMARY_LINE, assert_one_line_error
 from tests.summarize.scripted_llm import Hang, Raw, ScriptedLLM, Status
 
-from waikan.models import Extracted
-from waikan.store import open_store
+from waikan.models import Extracted, Summary
+from waikan.store import open_store, schema
+from waikan.summarize.service import _cache_put
 
 KEY = "sk-guard-test-0bad5eed"
 MODEL = "test-model"
@@ -177,6 +181,65 @@ def test_rerun_uses_cache_not_the_model(waikan: Any, home: Path) -> None:
     assert spend[0]["tokens_in"] > 0
 
 
+def test_copies_in_one_run_take_one_call_per_body(home: Path) -> None:
+    """Copies handed to one run (the summarize stage dedupes first; a direct caller may
+    not): one call per distinct body, the rest from the cache, every copy summarized."""
+    from waikan import config as config_mod
+    from waikan.summarize.service import Outcome, Summarizer
+    from waikan.workspace import Workspace
+
+    answer = "\n\n".join(
+        ["这篇报道描述了一场关于经济政策和对外关系的讲话，并分析了各方反应。" * 3] * 4
+    )
+    with ScriptedLLM(api_key=KEY, default=answer, delay=0.05) as llm:
+        overrides = {"llm.base_url": llm.url, "llm.model": MODEL, "llm.concurrency": 4}
+        cfg = config_mod.load(home, env={"WAIKAN_LLM_API_KEY": KEY}, overrides=overrides)
+        ws = Workspace(cfg)
+        try:
+            records = []
+            for i in range(6):
+                body = f"Story {i % 2}: officials spoke about the economy and foreign affairs. "
+                ext = Extracted(
+                    title="A story",
+                    source="Test",
+                    published="2024-03-01T10:00:00Z",
+                    caption=None,
+                    paragraphs=(body * 10,),
+                    language="en",
+                )
+                records.append(ws.store.add_article(f"https://example.com/{i}", ext, raw=b"x"))
+            done: list[Outcome] = []
+            Summarizer(ws).run(records, done.append, lambda a, e: pytest.fail(str(e)))
+            assert llm.calls == 2
+            assert sorted(o.cached for o in done) == [False] * 2 + [True] * 4
+            statuses = {a.status for r in records if (a := ws.store.article(r.id))}
+            assert statuses == {"summarized"}
+        finally:
+            ws.close()
+
+
+def test_a_second_cache_entry_for_a_key_keeps_the_first(home: Path) -> None:
+    """Another worker caching the same story first is no error, and the transaction the
+    entry is written in (with the summary) goes on."""
+    home.mkdir(parents=True)
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")
+    first = Summary(paragraphs=("甲",), backend="openai", model="m", prompt_version="1")
+    second = Summary(paragraphs=("乙",), backend="openai", model="m", prompt_version="1")
+    try:
+        with store.engine.begin() as c:
+            _cache_put(c, "k", first, [])
+            _cache_put(c, "k", second, [])
+            _cache_put(c, "k2", second, [])
+        with store.engine.connect() as c:
+            rows = c.execute(select(schema.summary_cache.c.key, schema.summary_cache.c.paragraphs))
+            assert sorted((r.key, list(r.paragraphs)) for r in rows) == [
+                ("k", ["甲"]),
+                ("k2", ["乙"]),
+            ]
+    finally:
+        store.close()
+
+
 def test_budget_zero_stops_with_clear_message(waikan: Any, home: Path) -> None:
     with ScriptedLLM(api_key=KEY, default=GOOD) as llm:
         e = env(llm, summarize_daily_token_budget="0")
@@ -305,6 +368,71 @@ def test_traditional_variant_uses_regional_names(waikan: Any, home: Path) -> Non
     assert "唐納·川普" in tw.out and "雪梨" in tw.out and "這篇報道" in tw.out and "美國" in tw.out
     assert "特朗普" in hk.out and "悉尼" in hk.out and "這篇報道" in hk.out
     assert "唐纳德·特朗普" in hans.out
+
+
+def test_user_glossary_entries_give_the_regional_forms(waikan: Any, home: Path) -> None:
+    """A user entry overriding a built-in one (Sydney) and one for a new name change the
+    Traditional text, and removing them brings the built-in forms back."""
+    answer = "\n\n".join(
+        ["这篇报道描述了简·罗在悉尼发表讲话，强调了经济政策和对外关系的重要性。" * 3] * 4
+    )
+    with ScriptedLLM(api_key=KEY, default=answer) as llm:
+        e = env(llm)
+        assert waikan("init", env=e).code == 0
+        body = "Jane Roe spoke in Sydney about the economy and foreign relations. "
+        _insert_article(home, "https://example.com/roe", [body * 10])
+        assert waikan("summarize", env=e).code == 0
+    assert status_of(home) == "summarized"
+    tw_env = {**e, "WAIKAN_CHANNEL_VARIANT": "zh-Hant-TW"}
+    hk_env = {**e, "WAIKAN_CHANNEL_VARIANT": "zh-Hant-HK"}
+    before = waikan("show", "1", env=tw_env)
+    assert "雪梨" in before.out and "簡·羅" in before.out  # built-in form, OpenCC
+    for args in (
+        ["Sydney", "悉尼", "--kind", "place", "--tw", "雪梨市", "--hk", "悉尼市"],
+        ["Jane Roe", "简·罗", "--tw", "珍·羅伊", "--hk", "珍·盧"],
+    ):
+        added = waikan("glossary", "add", *args, env=e)
+        assert added.code == 0, added.err
+    tw = waikan("show", "1", env=tw_env)
+    hk = waikan("show", "1", env=hk_env)
+    assert "雪梨市" in tw.out and "珍·羅伊" in tw.out and "簡·羅" not in tw.out
+    assert "悉尼市" in hk.out and "珍·盧" in hk.out
+    assert "简·罗在悉尼" in waikan("show", "1", env=e).out  # zh-Hans is stored as is
+    for name in ("Sydney", "Jane Roe"):
+        assert waikan("glossary", "remove", name, env=e).code == 0
+    after = waikan("show", "1", env=tw_env)
+    assert "雪梨市" not in after.out and "雪梨" in after.out and "簡·羅" in after.out
+
+
+def test_requests_in_flight_never_exceed_llm_concurrency(waikan: Any, home: Path) -> None:
+    """Twice as many threads as llm.concurrency check answers and write the store, but
+    no more than llm.concurrency requests are ever at the model at once."""
+    answer = "\n\n".join(
+        ["这篇报道描述了一场关于经济政策和对外关系的讲话，并分析了各方反应。" * 3] * 4
+    )
+    lock = threading.Lock()
+    inflight = [0, 0]  # now, most
+
+    def slow(_body: dict[str, Any]) -> str:
+        with lock:
+            inflight[0] += 1
+            inflight[1] = max(inflight[1], inflight[0])
+        time.sleep(0.2)
+        with lock:
+            inflight[0] -= 1
+        return answer
+
+    with ScriptedLLM(api_key=KEY, default=slow) as llm:
+        e = env(llm, llm_concurrency="2")
+        assert waikan("init", env=e).code == 0
+        for i in range(8):
+            body = f"Story {i}: officials spoke about the economy and foreign relations. "
+            _insert_article(home, f"https://example.com/{i}", [body * 10])
+        result = waikan("summarize", env=e)
+        assert result.code == 0, result.err
+        assert llm.calls == 8
+    assert inflight[1] <= 2
+    assert [status_of(home, i) for i in range(1, 9)] == ["summarized"] * 8
 
 
 def _insert_article(home: Path, url: str, paragraphs: list[str]) -> None:

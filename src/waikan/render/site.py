@@ -46,7 +46,7 @@ from jinja2 import (
 from waikan.config import Config
 from waikan.errors import RenderError
 from waikan.models import Post, Status
-from waikan.pipeline import post_from
+from waikan.pipeline import post_from, variant_glossary
 from waikan.render import feeds, search
 from waikan.render._files import Writer, write_bytes
 from waikan.render.images import Fetcher, Images, config_fetcher, is_http
@@ -798,8 +798,9 @@ class SiteBuilder:
     def _load_posts(self, ids: Sequence[int]) -> dict[int, Post]:
         if not ids:
             return {}
+        names = variant_glossary(self.ws)  # user glossary entries' regional forms
         return {
-            article.id: post_from(self.config, article, summary)
+            article.id: post_from(self.config, article, summary, names)
             for article, summary in self.ws.store.post_records(ids)
         }
 

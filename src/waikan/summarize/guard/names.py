@@ -114,10 +114,6 @@ def _insert1(short: str, long: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(1, len(long) - 1))
 
 
-def _known(glossary: Glossary) -> set[str]:
-    return set(glossary.chinese_forms)
-
-
 def _checked_forms(hits: Iterable[Hit]) -> list[tuple[str, Entry]]:
     out: list[tuple[str, Entry]] = []
     for hit in hits:
@@ -137,21 +133,52 @@ def _in_name_position(text: str, start: int, end: int) -> bool:
     return before.endswith(_TITLES) or after.startswith(_SAID)
 
 
+def _starts(form: str, size: int, at: _Positions) -> list[int]:
+    """Where a near miss of ``form`` of ``size`` characters can start in the summary: a
+    one-character change keeps the first or the second character in place, an insertion
+    inside keeps the first."""
+    first = at[form[0]]
+    if size > len(form):
+        return first
+    return sorted({*first, *(p - 1 for p in at[form[1]] if p)})
+
+
+class _Positions(dict[str, list[int]]):
+    """Character → its positions in a text, found on first use."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, ch: str) -> list[int]:
+        found, i = [], self.text.find(ch)
+        while i >= 0:
+            found.append(i)
+            i = self.text.find(ch, i + 1)
+        self[ch] = found
+        return found
+
+
 def name_problems(summary: str, hits: list[Hit], glossary: Glossary, article: str) -> list[str]:
     """Problems found with names, as one-line messages."""
     problems: list[str] = []
-    known = _known(glossary)
-    covered = _covered_spans(summary, known)
+    known = glossary.chinese_forms
+    covered: list[tuple[int, int]] | None = None  # spans of correct names, when needed
+    at = _Positions(summary)
     seen: set[str] = set()
     for form, entry in _checked_forms(hits):
         n = len(form)
         for size in (n, n + 1):
-            for i in range(0, len(summary) - size + 1):
+            if size > n and n < 3:
+                continue
+            for i in _starts(form, size, at):
                 cand = summary[i : i + size]
-                if cand in seen or cand in known or not _all_han(cand):
+                if len(cand) < size or cand in seen or cand in known or not _all_han(cand):
                     continue
-                if not (_hamming1(form, cand) if size == n else n >= 3 and _insert1(form, cand)):
+                if not (_hamming1(form, cand) if size == n else _insert1(form, cand)):
                     continue
+                if covered is None:
+                    covered = _covered_spans(summary, known)
                 if any(a <= i and i + size <= b for a, b in covered):
                     continue  # part of a longer correct name (乔·拜登 holds 拜登)
                 if size == n:
@@ -167,13 +194,14 @@ def name_problems(summary: str, hits: list[Hit], glossary: Glossary, article: st
                 )
     persons = [h.entry for h in hits if h.entry.kind == "person"]
     person_parts = {p for e in persons for p in (*e.parts, *e.forms)}
-    caps = [m.group().split() for m in _CAPS.finditer(article)]
-    dotted_forms = [f for f in glossary.chinese_forms if "·" in f]
+    dotted_forms = glossary.dotted_forms
     for form in dotted_forms:
-        entry = glossary.chinese_forms[form]
-        if form in summary and entry.kind == "person" and entry not in persons:
-            seen.add(form)
-            problems.append(f"name: {form} ({entry.en}) is not named in the article")
+        if form in summary:
+            entry = known[form]
+            if entry.kind == "person" and entry not in persons:
+                seen.add(form)
+                problems.append(f"name: {form} ({entry.en}) is not named in the article")
+    caps: list[list[str]] | None = None
     for m in _DOTTED.finditer(summary):
         name = re.sub(r"[•・]", "·", m.group())
         if name in seen or any(form in name for form in seen if "·" in form):
@@ -190,6 +218,8 @@ def name_problems(summary: str, hits: list[Hit], glossary: Glossary, article: st
             or any(p in person_parts for p in middle)
         ):
             continue
+        if caps is None:
+            caps = [m.group().split() for m in _CAPS.finditer(article)]
         if _maps_to_article([first[-4:], last[:4]], caps):
             continue
         seen.add(name)
@@ -201,7 +231,7 @@ def _all_han(text: str) -> bool:
     return all("\u4e00" <= c <= "\u9fff" for c in text)
 
 
-def _covered_spans(text: str, known: set[str]) -> list[tuple[int, int]]:
+def _covered_spans(text: str, known: Iterable[str]) -> list[tuple[int, int]]:
     spans = []
     for form in known:
         if len(form) < 2:

