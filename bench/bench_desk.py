@@ -8,6 +8,9 @@ app (routing, auth by API token, SQL, templates) over a real SQLite store.
 Both stores hold about 100 new articles a day, so the dashboard's window
 holds as many rows in each. Target: every ratio <= 2 (keyset pagination and
 indexes, no full scans). Exit status 1 when a target is missed.
+
+Also measured, without a target: the sources page and ``/metrics``, whose
+per-status and per-kind counts grow with the store (grouped index scans).
 """
 
 from __future__ import annotations
@@ -164,7 +167,12 @@ def pages(mid: int) -> dict[str, str]:
         "queue last page": "/desk/queue?last=1",
         "article": f"/desk/articles/{mid}",
         "dashboard": "/desk/dashboard",
+        "sources": "/desk/sources",
+        "metrics": "/metrics",
     }
+
+
+UNTARGETED = frozenset({"sources", "metrics"})
 
 
 def measure(
@@ -216,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in pages(0):
         small, large = results[args.small][name], results[args.large][name]
         ratio = large / small
-        worst = max(worst, ratio)
-        verdict = "MET" if ratio <= TARGET_RATIO else "NOT MET"
+        if name in UNTARGETED:
+            verdict = "(no target)"
+        else:
+            worst = max(worst, ratio)
+            verdict = "MET" if ratio <= TARGET_RATIO else "NOT MET"
         print(f"{name:18} {small * 1000:7.1f}ms {large * 1000:7.1f}ms  {ratio:5.2f} {verdict}")
     print(f"worst ratio {worst:.2f}  target <= {TARGET_RATIO}")
     return 0 if worst <= TARGET_RATIO else 1

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from tests.conftest import _CLEAN, ROOT
 from tests.render.site_support import add_post, workspace
 
 from waikan.web import accounts
 from waikan.web.serve import WebServer
 from waikan.workspace import Workspace
 
-__all__ = ["PASSWORD", "add_post", "client", "csrf_of", "desk", "login", "review_config"]
+__all__ = [
+    "PASSWORD",
+    "add_post",
+    "client",
+    "csrf_of",
+    "desk",
+    "free_port",
+    "login",
+    "review_config",
+    "serve_process",
+    "workspace",
+]
 
 PASSWORD = "correct horse battery"
 
@@ -60,3 +77,46 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert found, html[:500]
     return found.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_process(home: Path, *args: str, ready: str = "/desk/login") -> Iterator[str]:
+    """``waikan serve`` as a user runs it, in its own process; yields its base URL.
+
+    Ready when ``ready`` answers 200; on exit SIGTERM, and it must stop cleanly.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "waikan", "--home", str(home), "serve", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--interval", "3600", *args],
+        env=_CLEAN,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + ready).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve did not start: {proc.communicate()[1][-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "waikan serve: stopped" in err and "Traceback" not in err, err

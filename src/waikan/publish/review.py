@@ -1,8 +1,12 @@
 """Editor actions: approve, reject, edit, unpublish — each one audited.
 
-The CLI calls these today and the web desk will call the same functions, so
-the rules live here once: what statuses an action applies to, what the audit
-log records (who, when, before/after), and what happens at the destinations.
+The CLI and the web desk call the same functions, so the rules live here
+once: what statuses an action applies to, what the audit log records (who,
+when, before/after), and what happens at the destinations. ``revision`` is
+the post revision the editor looked at: the store compares and swaps on it
+inside the action's transaction, so two editors (in one process or in two
+``waikan serve`` processes) never overwrite each other; the loser gets
+:class:`~waikan.errors.ConflictError`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from waikan.errors import PublishError, UsageError, WaikanError
+from waikan.errors import ConflictError, PublishError, UsageError, WaikanError
 from waikan.models import Status, Summary
 from waikan.plugins import registry
 from waikan.publish import outbox
@@ -21,7 +25,6 @@ from waikan.summarize.base import fullwidth_punctuation, split_paragraphs
 from waikan.workspace import Workspace
 
 __all__ = ["approve", "edit", "editor_gate", "guard_findings", "reject", "unpublish"]
-
 
 
 def editor_gate(ws: Workspace) -> bool:
@@ -45,15 +48,25 @@ def _article(ws: Workspace, article_id: int) -> ArticleRecord:
     return found
 
 
-def approve(ws: Workspace, article_id: int, who: str) -> str:
+def approve(ws: Workspace, article_id: int, who: str, revision: int | None = None) -> str:
     """``summarized`` / ``needs_review`` → ``approved``; an approved post gets the editor's mark."""
     a = _article(ws, article_id)
-    if a.status in (Status.SUMMARIZED.value, Status.NEEDS_REVIEW.value) and set_status(
-        ws, a.id, Status.APPROVED, when=(a.status,), who=who, action="approve"
-    ):
-        return Status.APPROVED.value
+    if a.status in (Status.SUMMARIZED.value, Status.NEEDS_REVIEW.value):
+        if set_status(
+            ws,
+            a.id,
+            Status.APPROVED,
+            when=(a.status,),
+            who=who,
+            action="approve",
+            revision=revision,
+        ):
+            return Status.APPROVED.value
+        a = _article(ws, article_id)  # its status moved meanwhile: go by (and name) the new one
     if a.status in (Status.APPROVED.value, Status.PUBLISHED.value):
         with ws.store.engine.begin() as c:  # review-mode destinations wait for this mark
+            if revision is not None:
+                ws.store.hold_revision(c, a.id, revision)
             outbox.audit(
                 c, actor=who, action="approve", article_id=a.id, after={"status": a.status}
             )
@@ -61,14 +74,27 @@ def approve(ws: Workspace, article_id: int, who: str) -> str:
     raise WaikanError(f"article {a.id} is {a.status}: only a summarized post can be approved")
 
 
-def reject(ws: Workspace, article_id: int, who: str, reason: str | None = None) -> str:
+def reject(
+    ws: Workspace,
+    article_id: int,
+    who: str,
+    reason: str | None = None,
+    revision: int | None = None,
+) -> str:
     a = _article(ws, article_id)
     if a.status == Status.PUBLISHED.value:
         raise WaikanError(f"article {a.id} is published: use waikan unpublish {a.id}")
     allowed = (Status.EXTRACTED, Status.SUMMARIZED, Status.NEEDS_REVIEW, Status.APPROVED)
     note = f"rejected by editor: {reason}" if reason else "rejected by editor"
     if a.status not in {s.value for s in allowed} or not set_status(
-        ws, a.id, Status.REJECTED, when=(a.status,), who=who, action="reject", note=note
+        ws,
+        a.id,
+        Status.REJECTED,
+        when=(a.status,),
+        who=who,
+        action="reject",
+        note=note,
+        revision=revision,
     ):
         raise WaikanError(f"article {a.id} is {a.status}: it cannot be rejected")
     with publish_lock(ws):
@@ -100,10 +126,14 @@ class EditResult:
     findings: list[str] = field(default_factory=list)
 
 
-def edit(ws: Workspace, article_id: int, text: str, who: str) -> EditResult:
-    """A new summary revision written by an editor; the guard decides approved or needs_review."""
-    from waikan.publish.run import revision_of
+def edit(
+    ws: Workspace, article_id: int, text: str, who: str, revision: int | None = None
+) -> EditResult:
+    """A new summary revision written by an editor; the guard decides approved or needs_review.
 
+    Without ``revision`` (the CLI) the revision read here is the one compared, so
+    the audit's "before" is exactly the text replaced.
+    """
     a = _article(ws, article_id)
     allowed = {
         Status.SUMMARIZED.value,
@@ -111,6 +141,9 @@ def edit(ws: Workspace, article_id: int, text: str, who: str) -> EditResult:
         Status.APPROVED.value,
         Status.PUBLISHED.value,
     }
+    seen = ws.store.revision(a.id)
+    if revision is not None and revision != seen:  # early: skip the guard's work
+        raise ConflictError(a.id, seen)
     before = ws.store.current_summary(a.id)
     if before is None or a.status not in allowed:
         raise WaikanError(f"article {a.id} is {a.status}: there is no summary to edit")
@@ -120,27 +153,31 @@ def edit(ws: Workspace, article_id: int, text: str, who: str) -> EditResult:
     if tuple(paragraphs) == before.paragraphs:
         raise UsageError("the summary is unchanged")
     findings = guard_findings(ws, a, paragraphs)
-    ws.store.add_summary(
-        a.id,
-        Summary(
-            paragraphs=tuple(paragraphs),
-            backend="editor",
-            model=None,
-            prompt_version=None,
-            title_zh=before.title_zh,
-        ),
-    )
     status = Status.NEEDS_REVIEW if findings else Status.APPROVED
-    set_status(
-        ws,
-        a.id,
-        status,
-        when=(Status.SUMMARIZED.value,),
-        who=who,
-        action="edit",
-        note="; ".join(findings) or None,
-    )
-    with ws.store.engine.begin() as c:
+    with ws.store.engine.begin() as c:  # summary, status and audit: all or nothing
+        ws.store.add_summary(
+            a.id,
+            Summary(
+                paragraphs=tuple(paragraphs),
+                backend="editor",
+                model=None,
+                prompt_version=None,
+                title_zh=before.title_zh,
+            ),
+            expect_revision=seen,
+            expect_status=(a.status,),  # a concurrent reject/unpublish wins, not lost
+            conn=c,
+        )
+        set_status(
+            ws,
+            a.id,
+            status,
+            when=(Status.SUMMARIZED.value,),
+            who=who,
+            action="edit",
+            note="; ".join(findings) or None,
+            conn=c,
+        )
         outbox.audit(
             c,
             actor=who,
@@ -149,11 +186,15 @@ def edit(ws: Workspace, article_id: int, text: str, who: str) -> EditResult:
             before={"summary": list(before.paragraphs)},
             after={"summary": paragraphs, "findings": findings},
         )
-    return EditResult(status.value, revision_of(ws, a.id) or 0, findings)
+    return EditResult(status.value, seen + 1, findings)
 
 
 def unpublish(
-    ws: Workspace, article_id: int, who: str, env: Mapping[str, str] | None = None
+    ws: Workspace,
+    article_id: int,
+    who: str,
+    env: Mapping[str, str] | None = None,
+    revision: int | None = None,
 ) -> list[str]:
     """Take a post back everywhere it went; returns the destinations' errors (retry to finish)."""
     from waikan.pipeline import build_post
@@ -179,6 +220,7 @@ def unpublish(
                 who=who,
                 action="unpublish",
                 note="unpublished",
+                revision=revision,
             )
         post = build_post(ws, a.id)
         rows = [

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from waikan.errors import WaikanError
+from waikan.errors import ConflictError, UsageError, WaikanError
+from waikan.store import MAX_INT
 from waikan.web import accounts, i18n, queries, svg
 from waikan.web.accounts import Lockout, User
 from waikan.workspace import Workspace
@@ -82,8 +82,6 @@ class Desk:
         self.language = str(cfg["web.language"])
         self.page_size = int(cfg["web.page_size"])
         self.on_change = on_change
-        # Optimistic locking: the revision check and the new revision happen under one lock.
-        self.edit_lock = threading.Lock()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")),
             autoescape=True,
@@ -244,6 +242,8 @@ def _field(value: Any) -> str:
 
 def _article_id(request: Request) -> int:
     value = int(request.path_params["article_id"])
+    if value > MAX_INT:  # no such row, and PostgreSQL would refuse the parameter
+        raise HTTPException(404)
     return value
 
 
@@ -320,7 +320,9 @@ def _int_param(request: Request, name: str) -> int | None:
         return None
     if not value.isdigit() or len(value) > 18:
         raise DeskError(400, f"{name} must be a whole number")
-    return int(value)
+    # An id cursor past every id means the same as the largest id: PostgreSQL's INTEGER
+    # ids refuse a bigger number (a 500 found by the OpenAPI fuzz on PostgreSQL).
+    return min(int(value), MAX_INT)
 
 
 def _queue_filter(request: Request) -> queries.QueueFilter:
@@ -435,7 +437,7 @@ def article_view(desk: Desk, article_id: int, ctx: Ctx) -> dict[str, Any]:
         "summary": summary,
         "findings": findings,
         "hits": hits,
-        "revision": queries.revision(desk.store, a.id),
+        "revision": desk.store.revision(a.id),
     }
 
 
@@ -481,60 +483,70 @@ async def article_page(request: Request, ctx: Ctx) -> Response:
 # -- actions -------------------------------------------------------------------------
 
 ACTIONS = ("approve", "reject", "edit", "regenerate", "publish", "unpublish")
+DESTINATION_ACTIONS = ("pause", "resume")
 
 
 def perform(
     desk: Desk, user: User, article_id: int, action: str, data: dict[str, str], ctx: Ctx
 ) -> dict[str, Any]:
-    """One editor action through the publish module's functions (the CLI's own rules)."""
+    """One editor action through the publish module's functions (the CLI's own rules).
+
+    ``revision`` (the post revision the editor saw; required for ``edit``) is
+    compared and swapped by the store in the action's transaction: a stale one is
+    a :class:`Conflict`, whichever process made the newer revision.
+    """
     from waikan.publish import review
 
+    if action not in ACTIONS:
+        raise DeskError(404, f"unknown action {action!r}")
     a = _article_or_404(desk, ctx, article_id)
     who = user.name
+    revision = _revision_field(data, required=action == "edit")
     try:
         if action == "approve":
-            return {"status": review.approve(desk.ws, a.id, who)}
+            return {"status": review.approve(desk.ws, a.id, who, revision)}
         if action == "reject":
             reason = data.get("reason", "").strip()[:500] or None
-            return {"status": review.reject(desk.ws, a.id, who, reason)}
+            return {"status": review.reject(desk.ws, a.id, who, reason, revision)}
         if action == "edit":
-            return _edit(desk, user, a.id, data, ctx)
+            assert revision is not None
+            result = review.edit(desk.ws, a.id, data.get("text", ""), who, revision)
+            return {
+                "status": result.status,
+                "revision": result.revision,
+                "findings": result.findings,
+            }
         if action == "regenerate":
             return _regenerate(desk, user, a.id)
-        if action == "publish":
-            return _publish_now(desk, user, a.id)
         if action == "unpublish":
-            errors = review.unpublish(desk.ws, a.id, who)
+            errors = review.unpublish(desk.ws, a.id, who, revision=revision)
             if errors:
                 raise DeskError(502, "; ".join(errors))
             return {"status": "rejected"}
+        return _publish_now(desk, user, a.id, revision)  # the one action left: publish
+    except ConflictError as exc:
+        raise Conflict(exc.revision, ctx.t["conflict"].format(rev=exc.revision)) from None
+    except UsageError as exc:  # the editor's input (an empty or unchanged text)
+        raise DeskError(400, str(exc)) from None
     except WaikanError as exc:
         raise DeskError(409, str(exc)) from None
-    raise DeskError(404, f"unknown action {action!r}")
+
+
+def _revision_field(data: dict[str, str], *, required: bool) -> int | None:
+    raw = data.get("revision", "").strip()
+    if not raw and not required:
+        return None
+    if not re.fullmatch(r"[0-9]{1,16}", raw) or int(raw) > MAX_INT:  # the API's stated bound
+        raise DeskError(
+            400, f"revision (the post revision you saw) must be a whole number up to {MAX_INT}"
+        )
+    return int(raw)
 
 
 class Conflict(DeskError):
     def __init__(self, revision: int, message: str) -> None:
         super().__init__(409, message)
         self.revision = revision
-
-
-def _edit(
-    desk: Desk, user: User, article_id: int, data: dict[str, str], ctx: Ctx
-) -> dict[str, Any]:
-    from waikan.publish import review
-
-    text = data.get("text", "")
-    try:
-        seen = int(data.get("revision", ""))
-    except ValueError:
-        raise DeskError(400, "revision (the one you edited) is required") from None
-    with desk.edit_lock:
-        now = queries.revision(desk.store, article_id)
-        if seen != now:
-            raise Conflict(now, ctx.t["conflict"].format(rev=now))
-        result = review.edit(desk.ws, article_id, text, user.name)
-    return {"status": result.status, "revision": result.revision, "findings": result.findings}
 
 
 def _regenerate(desk: Desk, user: User, article_id: int) -> dict[str, Any]:
@@ -560,12 +572,12 @@ def _regenerate(desk: Desk, user: User, article_id: int) -> dict[str, Any]:
     return {"status": found.status if found else "", "detail": str(getattr(outcome, "status", ""))}
 
 
-def _publish_now(desk: Desk, user: User, article_id: int) -> dict[str, Any]:
+def _publish_now(desk: Desk, user: User, article_id: int, revision: int | None) -> dict[str, Any]:
     """Approve (if needed) and run one publishing pass; destination errors are reported."""
     from waikan.publish import review
     from waikan.publish.run import publish
 
-    review.approve(desk.ws, article_id, user.name)
+    review.approve(desk.ws, article_id, user.name, revision)
     report = publish(desk.ws)
     found = desk.store.article(article_id)
     if report.errors:
@@ -593,7 +605,10 @@ async def article_action(request: Request, ctx: Ctx) -> Response:
             "article.html",
             status=409,
             **view,
-            marked=[highlight(p, needles) for p in view["summary"].paragraphs],
+            marked=[
+                highlight(p, needles)
+                for p in (view["summary"].paragraphs if view["summary"] else ())
+            ],
             audit=queries.audit_of(desk.store, article_id, limit=50),
             notice="",
             conflict=exc.message,
@@ -786,7 +801,7 @@ def _sources(desk: Desk) -> list[dict[str, Any]]:
                 "label": s.label,
                 "url": s.url,
                 "kind": s.kind,
-                "last": s.last_polled_at,
+                "last": _minute(s.last_polled_at),
                 "status": s.last_status,
                 "error": s.last_error,
                 "errors": s.errors,
@@ -795,6 +810,14 @@ def _sources(desk: Desk) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _minute(when: datetime | None) -> str:
+    """A poll time as an editor reads it (UTC, to the minute)."""
+    if when is None:
+        return ""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @access("editor")
@@ -906,12 +929,12 @@ async def destination_action(request: Request, ctx: Ctx) -> Response:
         raise DeskError(404, "no such destination")
     action = request.path_params["action"]
     assert ctx.user is not None
+    if action not in DESTINATION_ACTIONS:
+        raise DeskError(404, f"unknown action {action!r}")
     if action == "pause":
         pauses.pause(desk.store, dest_id, ctx.user.name)
-    elif action == "resume":
-        pauses.resume(desk.store, dest_id, ctx.user.name)
     else:
-        raise DeskError(404, f"unknown action {action!r}")
+        pauses.resume(desk.store, dest_id, ctx.user.name)
     if _is_api(request):
         return JSONResponse({"id": dest_id, "paused": action == "pause"})
     return RedirectResponse("/desk/destinations", status_code=303)
@@ -993,15 +1016,11 @@ async def api_openapi(request: Request, ctx: Ctx) -> Response:
 
 @access("public")
 async def metrics(request: Request, ctx: Ctx) -> Response:
-    """Prometheus text format: articles per status, audit entries, queue depth."""
-    desk = _desk(request)
-    lines = [
-        "# HELP waikan_articles Articles in the store by status.",
-        "# TYPE waikan_articles gauge",
-    ]
-    for status, n in sorted(desk.store.counts().items()):
-        lines.append(f'waikan_articles{{status="{status}"}} {n}')
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    """Prometheus text format; see :mod:`waikan.web.metrics` for the families."""
+    from waikan.web.metrics import CONTENT_TYPE, collect, render
+
+    families = await run_in_threadpool(collect, _desk(request).ws)
+    return Response(render(families), media_type=CONTENT_TYPE)
 
 
 # -- the app ---------------------------------------------------------------------------------

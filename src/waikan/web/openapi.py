@@ -1,10 +1,25 @@
-"""The OpenAPI 3 description of ``/desk/api/v1`` (written out: five operations, no generator)."""
+"""The OpenAPI 3 description of ``/desk/api/v1``, written out (no generator).
+
+tests/web/test_openapi.py enumerates the API routes off the router (each
+``{action}`` expanded from :data:`waikan.web.app.ACTIONS` and
+:data:`~waikan.web.app.DESTINATION_ACTIONS`) and fails on any route missing here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from waikan.store import MAX_INT
+
 _ID = {"name": "article_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_DEST = {"name": "destination", "in": "path", "required": True, "schema": {"type": "string"}}
+_REVISION = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_INT,
+    "description": "the post revision the editor saw; a stale one is answered 409",
+}
+_ONLY_REVISION = {"type": "object", "properties": {"revision": _REVISION}}
 _ERR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
@@ -20,11 +35,11 @@ def _resp(ref: str, *codes: int) -> dict[str, Any]:
     return out
 
 
-def _action(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
+def _action(summary: str, body: dict[str, Any] | None, *codes: int) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": [_ID],
-        "responses": _resp("ActionResult", 400, 401, 403, 404, 409),
+        "responses": _resp("ActionResult", 400, 401, 403, 404, 409, *codes),
     }
     if body is not None:
         op["requestBody"] = {
@@ -32,6 +47,34 @@ def _action(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
             "content": {"application/json": {"schema": body}},
         }
     return {"post": op}
+
+
+def _destination(summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary + " (admins)",
+            "parameters": [_DEST],
+            "responses": _resp("DestinationState", 401, 403, 404),
+        }
+    }
+
+
+def _glossary_entry() -> dict[str, Any]:
+    from waikan.summarize.glossary import KINDS
+
+    form = {"type": "string", "maxLength": 200}
+    return {
+        "type": "object",
+        "properties": {
+            "en": {"type": "string", "maxLength": 300, "pattern": r"\S"},
+            "zh_hans": {**form, "pattern": r"\S"},
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "zh_hant_tw": form,
+            "zh_hant_hk": form,
+            "variants": {"type": "string", "description": "other written forms, comma-separated"},
+        },
+        "required": ["en", "zh_hans"],
+    }
 
 
 def spec() -> dict[str, Any]:
@@ -78,7 +121,7 @@ def spec() -> dict[str, Any]:
                     "properties": {
                         "id": {"type": "integer"},
                         "status": {"type": "string"},
-                        "revision": {"type": "integer", "minimum": 0, "maximum": 2**53},
+                        "revision": _REVISION,
                         "paragraphs": {"type": "array", "items": {"type": "string"}},
                         "summary": {"type": "array", "items": {"type": "string"}},
                         "findings": {"type": "array", "items": {"type": "string"}},
@@ -89,6 +132,16 @@ def spec() -> dict[str, Any]:
                     "type": "object",
                     "properties": {"entries": {"type": "array", "items": {"type": "object"}}},
                     "required": ["entries"],
+                },
+                "GlossaryEntry": {
+                    "type": "object",
+                    "properties": {"en": {"type": "string"}, "zh_hans": {"type": "string"}},
+                    "required": ["en", "zh_hans"],
+                },
+                "DestinationState": {
+                    "type": "object",
+                    "properties": {"id": {"type": "string"}, "paused": {"type": "boolean"}},
+                    "required": ["id", "paused"],
                 },
                 "ActionResult": {
                     "type": "object",
@@ -140,21 +193,62 @@ def spec() -> dict[str, Any]:
                 "get": {
                     "summary": "The article's audit log",
                     "parameters": [_ID],
-                    "responses": _resp("Audit", 401),
+                    "responses": _resp("Audit", 401, 404),
                 }
             },
-            "/articles/{article_id}/approve": _action("Approve the post", None),
+            "/articles/{article_id}/approve": _action("Approve the post", _ONLY_REVISION),
             "/articles/{article_id}/reject": _action(
                 "Reject the post",
-                {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}},
+                {
+                    "type": "object",
+                    "properties": {
+                        "reason": {"type": "string", "maxLength": 500},
+                        "revision": _REVISION,
+                    },
+                },
             ),
+            "/articles/{article_id}/regenerate": _action(
+                "A fresh summary from the model (one call, counted in the daily budget)", None
+            ),
+            "/articles/{article_id}/publish": _action(
+                "Approve if needed and run one publishing pass now",
+                _ONLY_REVISION,
+                502,
+            ),
+            "/articles/{article_id}/unpublish": _action(
+                "Take the post back from every destination it went to", _ONLY_REVISION, 502
+            ),
+            "/glossary": {
+                "post": {
+                    "summary": "Add or replace a glossary entry (keyed by the English name)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _glossary_entry()}},
+                    },
+                    "responses": _resp("GlossaryEntry", 400, 401, 403),
+                }
+            },
+            "/destinations/{destination}/pause": _destination("Hold a destination's deliveries"),
+            "/destinations/{destination}/resume": _destination("Let a paused destination send"),
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
             "/articles/{article_id}/edit": _action(
                 "Replace the summary (the guard runs again); revision is the one edited",
                 {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string"},
-                        "revision": {"type": "integer", "minimum": 0, "maximum": 2**53},
+                        "text": {"type": "string", "pattern": r"\S"},
+                        "revision": _REVISION,
                     },
                     "required": ["text", "revision"],
                 },

@@ -133,13 +133,6 @@ def audit_of(store: Store, article_id: int | None, limit: int = 500) -> list[dic
         return [dict(r._mapping) for r in c.execute(q)]
 
 
-def revision(store: Store, article_id: int) -> int:
-    p = schema.posts
-    with store.engine.connect() as c:
-        found = c.scalar(select(p.c.revision).where(p.c.article_id == article_id))
-    return int(found or 0)
-
-
 # -- dashboard -------------------------------------------------------------------------
 
 
