@@ -10,9 +10,12 @@ its own process, listed in one RSS feed. Figures, measured in the same run:
 - fetch: pages/second of ``waikan fetch`` (poll, fetch, extract, store with
   the raw response) over the same pages, politeness delays off, in one fresh
   process; in both, imports and a first warm-up extraction are excluded;
-- the ratio fetch / baseline (target >= 0.7);
+- the ratio fetch / baseline (target >= 0.7): the median over repeats of the
+  ratio of the two passes of a repeat, which run back to back;
 - peak resident memory of ``waikan fetch`` over ``--memory-pages`` pages
-  (default 10,000, corpus pages repeated under distinct URLs; target < 500 MB).
+  (default 10,000, corpus pages repeated under distinct URLs; target < 500 MB):
+  the process's peak plus those of its extraction worker processes and their
+  fork server (``extract.isolate``), an upper bound as they share pages.
 
 Exit status 1 when a target is missed.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,6 +100,8 @@ if mode == "extract":
     n = len(pages)
 else:
     from waikan.cli import main
+    from waikan.extract import limited
+    limited.Limits().extract(warm)  # the isolated extractor's worker process, started and warm
     started = time.perf_counter()
     try:
         main(sys.argv[3:])
@@ -103,9 +109,22 @@ else:
         pass
     n = None
 elapsed = time.perf_counter() - started
-# VmHWM, not ru_maxrss (which a child inherits from its parent across fork and exec).
-hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
-print(json.dumps({"seconds": elapsed, "pages": n, "peak_mb": int(hwm[0].split()[1]) / 1024}))
+
+def hwm(pid):
+    # VmHWM, not ru_maxrss (which a child inherits from its parent across fork and exec).
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return sum(int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmHWM:"))
+    except OSError:
+        return 0.0
+
+helpers = 0.0
+if mode != "extract":  # extraction workers and their fork server are part of `waikan fetch`
+    from multiprocessing import forkserver
+    pids = [w.process.pid for w in limited._POOL.idle]
+    pids.append(getattr(forkserver._forkserver, "_forkserver_pid", None))
+    helpers = sum(hwm(p) for p in pids if p)
+print(json.dumps({"seconds": elapsed, "pages": n, "peak_mb": hwm("self"), "helpers_mb": helpers}))
 """
 
 
@@ -192,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 got = fetch_run(corpus, n, n)
                 fetch_rates.append(got["pages"] / got["seconds"])
     base, fetched = max(base_rates), max(fetch_rates)
-    ratio = fetched / base
+    # Each repeat times both back to back: on a shared machine the load changes between
+    # repeats, so the median of the per-repeat ratios is the figure (best/best also shown).
+    pairs = [f / b for f, b in zip(fetch_rates, base_rates, strict=True)]
+    ratio = statistics.median(pairs)
     ok = ratio >= TARGET_RATIO
     print(f"pages: {n}  repeats: {args.repeats}")
     for name, rate, passes in (
@@ -201,14 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     ):
         listed = ", ".join(f"{x:.1f}" for x in passes)
         print(f"{name:18} {rate:7.1f} pages/s  (passes: {listed})")
-    print(f"ratio {ratio:.3f}  target >= {TARGET_RATIO}  {'MET' if ok else 'NOT MET'}")
+    listed = ", ".join(f"{x:.3f}" for x in pairs)
+    print(
+        f"ratio {ratio:.3f} (median of repeats: {listed}; best/best {fetched / base:.3f})  "
+        f"target >= {TARGET_RATIO}  {'MET' if ok else 'NOT MET'}"
+    )
     if args.memory_pages:
         started = time.monotonic()
         mem = fetch_run(corpus, n, args.memory_pages)
-        peak_ok = mem["peak_mb"] < TARGET_PEAK_MB
+        total = mem["peak_mb"] + mem["helpers_mb"]
+        peak_ok = total < TARGET_PEAK_MB
         ok = ok and peak_ok
         print(
-            f"peak memory, {args.memory_pages} pages: {mem['peak_mb']:.0f} MB  "
+            f"peak memory, {args.memory_pages} pages: {total:.0f} MB "
+            f"(waikan {mem['peak_mb']:.0f} + extraction workers {mem['helpers_mb']:.0f})  "
             f"target < {TARGET_PEAK_MB}  {'MET' if peak_ok else 'NOT MET'}  "
             f"({args.memory_pages / mem['seconds']:.1f} pages/s, "
             f"{time.monotonic() - started:.0f} s)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -305,9 +304,14 @@ def test_charset_detected_without_header(  # type: ignore[no-untyped-def]
         assert add(waikan, f"{srv.base}/feed.xml", "--backfill", "1", env=env) == 0
         result = waikan("fetch", env=env)
         assert result.code == 0, result.err
-    with sqlite3.connect(home / "waikan.db") as db:
-        (paragraphs,) = db.execute("select paragraphs from articles").fetchone()
-    assert expected in json.loads(paragraphs)[0]
+    from waikan.store import open_store
+
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")  # or its database in pg mode
+    try:
+        (article,) = store.articles()
+    finally:
+        store.close()
+    assert expected in article.paragraphs[0]
 
 
 class HostGate:

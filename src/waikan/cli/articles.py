@@ -15,11 +15,14 @@ from waikan.summarize.review import current_findings
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, metavar="URL|FILE|DIR…")
+@click.argument("inputs", nargs=-1, required=True, metavar="URL|FILE|WARC|DIR…")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines output, one article per line.")
 @click.pass_obj
 def add(state: State, inputs: tuple[str, ...], as_json: bool) -> None:
-    """Ingest articles now: URLs, HTML files (.html, .html.gz) or folders of them.
+    """Ingest articles now: URLs, HTML files (.html, .html.gz), folders of them, or WARC files.
+
+    Each HTML response record of a WARC file (.warc, .warc.gz; e.g. CC-NEWS)
+    becomes an article without any network access.
 
     Exit 3 when some pages were rejected (not an article, paywalled, too short).
     """

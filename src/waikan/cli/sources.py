@@ -72,9 +72,19 @@ def _summary_line(s: SourceRecord) -> str:
     "--body",
     "body_policy",
     type=click.Choice(BODY_POLICIES),
-    help="How much of the original body posts carry (licensing); default full.",
+    help="How much of the original body posts carry (licensing): full; first_n "
+    "paragraphs; none (the page is not fetched: the feed's summary is the body).",
 )
-@click.option("--language", help="Language of the source (e.g. en).")
+@click.option(
+    "--first-n",
+    type=click.IntRange(min=1),
+    help="Paragraphs kept with --body first_n (default 3).",
+)
+@click.option(
+    "--language",
+    help="Language(s) of the source (en, or en,es): pages in another are rejected; "
+    "pages that declare none take it.",
+)
 @click.pass_obj
 def add_source(
     state: State,
@@ -92,6 +102,7 @@ def add_source(
     include_regex: str | None,
     exclude_regex: str | None,
     body_policy: str | None,
+    first_n: int | None,
     language: str | None,
 ) -> None:
     """Add a source and take its first look at once (type and name detected).
@@ -112,6 +123,7 @@ def add_source(
         include_regex=include_regex,
         exclude_regex=exclude_regex,
         body_policy=body_policy,
+        first_n=first_n,
     )
     Filters.from_settings(settings, name or ref)  # a bad pattern is an error before any row
     ws = state.workspace()

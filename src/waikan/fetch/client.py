@@ -4,10 +4,11 @@ One :class:`Fetcher` per run holds an ``httpx.AsyncClient`` whose transport
 connects only through :class:`~waikan.fetch.guard.GuardedBackend`. Each
 request waits for a global slot, a per-host slot (default 2) and the host's
 minimum delay (or its robots.txt ``Crawl-delay``, whichever is longer);
-redirects are followed by hand so every hop passes the guard; bodies are
-capped while streaming, after decompression (gzip, deflate and br bombs
-stop at the cap); connection errors, 5xx and 429 are retried with
-exponential backoff and jitter, honouring ``Retry-After``.
+redirects are followed by hand so every hop passes the guard and its
+host's robots.txt; bodies are capped while streaming, after decompression
+(gzip, deflate and br bombs stop at the cap); connection errors, 5xx and
+429 are retried with exponential backoff and jitter, honouring
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -274,18 +275,10 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         obey = self.settings.obey_robots if check_robots is None else check_robots
-        delay = self.settings.host_delay
-        if obey:
-            await self.guard.check(url)
-            rules = await self.robots.rules(url)
-            if not rules.allowed(url, self.settings.user_agent):
-                raise RobotsDisallowedError(f"{url}: disallowed by robots.txt")
-            delay = max(
-                delay,
-                min(rules.crawl_delay(self.settings.user_agent), self.settings.max_crawl_delay),
-            )
         cap = (max_bytes or self.settings.max_bytes, limit_name)
-        got = await self._follow(url, cap=cap, headers=headers, delay=delay)
+        got = await self._follow(
+            url, cap=cap, headers=headers, delay=self.settings.host_delay, obey=obey
+        )
         if got.status_code >= 400:
             kind = (
                 TransientFetchError
@@ -295,13 +288,34 @@ class Fetcher:
             raise kind(f"{got.url}: HTTP {got.status_code}")
         return got
 
+    async def _robots_delay(self, url: str, requested: str, delay: float) -> float:
+        """The wait before ``url`` (its origin's Crawl-delay, if longer); refused if disallowed."""
+        rules = await self.robots.rules(url)
+        if not rules.allowed(url, self.settings.user_agent):
+            via = "" if url == requested else f"redirected to {url}, "
+            raise RobotsDisallowedError(f"{requested}: {via}disallowed by robots.txt")
+        agent = self.settings.user_agent
+        return max(delay, min(rules.crawl_delay(agent), self.settings.max_crawl_delay))
+
     async def _follow(
-        self, url: str, *, cap: tuple[int, str], headers: Mapping[str, str], delay: float
+        self,
+        url: str,
+        *,
+        cap: tuple[int, str],
+        headers: Mapping[str, str],
+        delay: float,
+        obey: bool = False,
     ) -> Fetched:
+        """Follow redirects by hand: every hop passes the guard and, with ``obey``, robots.txt.
+
+        A redirect may lead to another host whose robots.txt disallows the path;
+        its rules (cached per origin) are checked before that hop is requested.
+        """
         current = url
         for _hop in range(self.settings.max_redirects + 1):
             await self.guard.check(current)
-            got = await self._with_retries(current, cap, headers, delay)
+            wait = await self._robots_delay(current, url, delay) if obey else delay
+            got = await self._with_retries(current, cap, headers, wait)
             location = got.headers.get("location")
             if got.status_code in (301, 302, 303, 307, 308) and location:
                 current = urljoin(current, location.strip())

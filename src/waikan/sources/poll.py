@@ -26,18 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from waikan.dedupe.urls import canonicalize
-from waikan.errors import ExtractError, FetchError, InputError, WaikanError
-from waikan.extract import extract
+from waikan.errors import ExtractError, FetchError, InputError, StorageError, WaikanError
+from waikan.extract.limited import Limits
 from waikan.fetch import (
     FEED_ACCEPT,
     Fetched,
     Fetcher,
     FetchSettings,
-    PermanentFetchError,
-    TransientFetchError,
 )
 from waikan.models import Extracted, Status
-from waikan.sources.filters import Filters
+from waikan.sources.article import RETRY_LATER, SourcePolicy, fetch_article
 from waikan.sources.listing import Item, Listing, newest_first, parse_listing
 from waikan.sources.local import iter_dir, iter_warc
 from waikan.sources.repo import Discovered, SourceRecord, SourceRepo
@@ -49,8 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["FetchReport", "PollReport", "fetch_stage", "first_poll"]
 
 MAX_CHILD_SITEMAPS = 20
-# Extraction runs beside the network in one thread: a second one bought little speed
-# (the GIL) and cost ~70 MB of malloc arenas over 3,000 pages.
+# Extraction runs beside the network in one thread. In-process, a second one bought little
+# speed (the GIL) and cost ~70 MB of malloc arenas over 3,000 pages; isolated
+# (``extract.isolate``), a second worker process was faster on an idle machine but took
+# the 10,000-page peak from 325 MB to 620 MB (bench/bench_fetch.py, target < 500 MB).
 EXTRACT_THREADS = 1
 
 
@@ -107,6 +107,7 @@ class _Run:
         self.on_item = on_item
         self.on_error = on_error
         self.min_words = int(self.cfg["extract.min_words"])
+        self.limits = Limits.from_config(self.cfg)
         self.max_attempts = int(self.cfg["fetch.max_attempts"])
         self.pool = ThreadPoolExecutor(
             max_workers=EXTRACT_THREADS, thread_name_prefix="waikan-extract"
@@ -115,16 +116,16 @@ class _Run:
         # the event loop free for the network and overlaps with extraction on a 2nd core.
         self.db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waikan-store")
         self.sources: dict[int, SourceRecord] = {s.id: s for s in self.repo.all()}
-        self.filters: dict[int, Filters] = {}
+        self.policies: dict[int, SourcePolicy] = {}
 
     # -- helpers --------------------------------------------------------------------
     def default(self, source: SourceRecord, key: str) -> Any:
         return source.setting(key, self.cfg[f"sources.{key}"])
 
-    def filters_of(self, source: SourceRecord) -> Filters:
-        if source.id not in self.filters:
-            self.filters[source.id] = Filters.from_settings(source.settings, source.label)
-        return self.filters[source.id]
+    def policy_of(self, source: SourceRecord) -> SourcePolicy:
+        if source.id not in self.policies:
+            self.policies[source.id] = SourcePolicy.of(source)
+        return self.policies[source.id]
 
     def error(self, message: str) -> None:
         self.report.errors.append(message)
@@ -151,7 +152,7 @@ class _Run:
 
     async def extract(self, content: bytes | str, url: str | None, source: str | None) -> Extracted:
         return await self.in_thread(  # type: ignore[no-any-return]
-            extract, content, url=url, source_name=source, min_words=self.min_words
+            self.limits.extract, content, url=url, source_name=source, min_words=self.min_words
         )
 
     # -- 1. polls -------------------------------------------------------------------
@@ -173,6 +174,8 @@ class _Run:
                 )
             else:
                 await self.poll_listing(source, result, every)
+        except StorageError:
+            raise  # nothing more can be stored: the run stops with this one error
         except (WaikanError, OSError) as exc:
             message = str(exc) if isinstance(exc, WaikanError) else f"{type(exc).__name__}: {exc}"
             result.error = message
@@ -254,7 +257,7 @@ class _Run:
         fresh = [i for u, i in unique.items() if u not in seen]
         max_age = float(self.default(source, "max_age"))
         cutoff = datetime.now(UTC) - timedelta(hours=max_age) if max_age > 0 else None
-        filters = self.filters_of(source)
+        filters = self.policy_of(source).filters
         eligible: list[Item] = []
         skipped: list[str] = []
         for item in newest_first(fresh):
@@ -318,7 +321,7 @@ class _Run:
             except ExtractError as exc:
                 self.error(f"source {source.label}: {key}: {exc}")
             else:
-                extracted, status, reason = self.apply_filters(source, extracted)
+                extracted, status, reason = self.policy_of(source).apply(extracted)
                 record = store.add_article(
                     canonical,
                     extracted,
@@ -334,58 +337,28 @@ class _Run:
                 self.stored(record)
         self.repo.mark_seen(source.id, key)
 
-    def apply_filters(
-        self, source: SourceRecord | None, extracted: Extracted
-    ) -> tuple[Extracted, Status | None, str | None]:
-        if source is None or extracted.reject_reason:
-            return extracted, None, None
-        filters = self.filters_of(source)
-        if filters.active and not filters.keeps(extracted.title, extracted.body):
-            return extracted, Status.REJECTED, "filtered"
-        return extracted, None, None
-
     # -- 2. articles -----------------------------------------------------------------
     async def fetch_article(self, item: Discovered) -> None:
-        store = self.ws.store
         source = self.sources.get(item.source_id) if item.source_id is not None else None
-        try:
-            got = await self.fetcher.get(item.url)
-        except PermanentFetchError as exc:
-            store.set_status(item.id, Status.FAILED, str(exc))
-            self.failed(item.id, str(exc))
-            return
-        except (TransientFetchError, FetchError) as exc:
-            gave_up = self.repo.fail_attempt(item.id, str(exc), self.max_attempts)
-            if gave_up:
-                self.failed(item.id, str(exc))
-            else:
-                self.report.retry_later += 1
-                self.error(f"{exc} (will retry on a later run)")
-            return
-        charset = got.charset
-        body: bytes | str = (
-            got.content.decode(charset, errors="replace") if charset else got.content
+        done = await fetch_article(
+            self.ws.store,
+            self.fetcher,
+            item,
+            source,
+            min_words=self.min_words,
+            max_attempts=self.max_attempts,
+            limits=self.limits,
+            policy=self.policy_of(source) if source is not None else None,
+            extract_in=self.in_thread,
+            store_in=self.in_store,
         )
-        try:
-            extracted = await self.extract(body, got.url, source.name if source else None)
-        except ExtractError as exc:
-            store.set_status(item.id, Status.REJECTED, f"not_html: {exc}")
-            record = store.article(item.id)
-            if record is not None:
-                self.stored(record)
-            return
-        extracted, status, reason = self.apply_filters(source, extracted)
-        record = await self.in_store(
-            store.complete_article,
-            item.id,
-            extracted,
-            raw=got.content,
-            http_status=got.status_code,
-            headers=got.headers,
-            status=status,
-            reason=reason,
-        )
-        self.stored(record)
+        if done.status == RETRY_LATER:
+            self.report.retry_later += 1
+            self.error(f"{done.error} (will retry on a later run)")
+        elif done.error is not None:
+            self.failed(item.id, done.error)
+        elif done.record is not None:
+            self.stored(done.record)
 
     def failed(self, article_id: int, message: str) -> None:
         self.error(message)

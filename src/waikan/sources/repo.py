@@ -261,6 +261,8 @@ class SourceRepo:
         now = _now()
         a, si = schema.articles, schema.source_items
         new_ids: list[int] = []
+        # Body policy ``none`` never fetches the page: the feed's summary is the body.
+        feed_text = source.setting("body_policy", "full") == "none"
         with self.engine.begin() as c:
             for item in taken:
                 exists = c.scalar(select(a.c.id).where(a.c.url == item.url))
@@ -273,7 +275,7 @@ class SourceRepo:
                         title=item.title,
                         published=_iso(item.published),
                         authors=[],
-                        paragraphs=[],
+                        paragraphs=[item.summary] if feed_text and item.summary else [],
                         word_count=0,
                         created_at=now,
                         updated_at=now,
