@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.conftest import DATA
 
+from waikan.config import load
 from waikan.errors import ExtractError
 from waikan.extract.core import extract
-from waikan.extract.limited import extract_limited, nesting_depth
+from waikan.extract.limited import _POOL, Limits, extract_limited, nesting_depth
 
 PAGE = (DATA / "reuters-blinken-wang.html").read_bytes()
 URL = "https://www.reuters.com/world/blinken-wang/"
@@ -18,8 +21,14 @@ def test_same_result_as_in_process() -> None:
 
 
 def test_nesting_depth_counts_elements_not_void_tags() -> None:
-    assert nesting_depth(b"<div><p>a<br>b<img src=x></p><p/></div>") == 2
+    assert nesting_depth(b"<div><span>a<br>b<img src=x></span><span/></DIV>") == 2
     assert nesting_depth(b"<b>" * 50, stop=10) == 11  # stops counting past the limit
+
+
+def test_unclosed_paragraphs_and_items_are_not_nesting() -> None:
+    """Their end tags are optional: the parser closes each one when the next begins."""
+    assert nesting_depth(b"<div>" + b"<p>text<li>item<td>cell" * 5000 + b"</div>") == 1
+    assert nesting_depth(b"</div>" * 10 + b"<section>" * 3) == 3  # stray closers give no credit
 
 
 def test_deeply_nested_page_is_too_deep() -> None:
@@ -54,3 +63,39 @@ def test_limits_hold_in_a_process_that_is_already_large() -> None:
             extract_limited(b"\x00\x01binary" * 100, memory_mb=300)
     finally:
         del ballast
+
+
+def test_without_isolation_the_cheap_checks_still_hold() -> None:
+    deep = b"<html><body>" + b"<div>" * 100_000 + b"x" + b"</div>" * 100_000
+    assert extract_limited(deep, isolate=False).reject_reason == "too_deep"
+    assert extract_limited(PAGE, max_bytes=1000, isolate=False).reject_reason == "too_large"
+    assert extract_limited(PAGE, url=URL, isolate=False) == extract(PAGE, url=URL)
+
+
+def test_worker_is_reused_and_replaced_once_a_limit_killed_it() -> None:
+    """A process per page cost more than the page: one worker serves page after page."""
+    extract_limited(PAGE, url=URL)
+    first = {w.process.pid for w in _POOL.idle}
+    assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)
+    assert {w.process.pid for w in _POOL.idle} == first  # the same process, again idle
+    costly = b"<html><body>" + b"<p>word</p>" * 100_000
+    assert extract_limited(costly, timeout=1).reject_reason == "timeout"
+    assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)
+    assert len(_POOL.idle) == 1 and {w.process.pid for w in _POOL.idle} != first
+
+
+def test_settings_defaults_are_the_library_defaults(tmp_path: Path) -> None:
+    """Callers without a config (``fetch_article(limits=None)``) get what the settings give."""
+    assert Limits.from_config(load(tmp_path, env={})) == Limits()
+    cfg = load(tmp_path, env={"WAIKAN_EXTRACT_TIMEOUT": "2.5", "WAIKAN_EXTRACT_ISOLATE": "off"})
+    assert Limits.from_config(cfg) == Limits(timeout=2.5, isolate=False)
+
+
+def test_a_worker_left_bloated_by_a_costly_page_retires() -> None:
+    """60,000 tiny paragraphs leave ~170 MB of heap behind: no idle worker keeps it."""
+    extract_limited(PAGE, url=URL)
+    costly = b"<html><body>" + b"<p>word</p>" * 60_000
+    assert extract_limited(costly, timeout=300).reject_reason is None  # within the limits
+    assert _POOL.idle == []
+    assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)
+    assert len(_POOL.idle) == 1

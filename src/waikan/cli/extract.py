@@ -11,7 +11,7 @@ from waikan import config as config_mod
 from waikan.cli._output import error
 from waikan.cli._state import State
 from waikan.errors import ExtractError, InputError
-from waikan.extract import extract as extract_page
+from waikan.extract.limited import extract_for
 from waikan.models import reading_minutes
 from waikan.pipeline import read_file
 
@@ -22,13 +22,16 @@ from waikan.pipeline import read_file
 @click.option("--url", help="The page's URL, when known (helps source names and links).")
 @click.pass_obj
 def extract_cmd(state: State, files: tuple[str, ...], as_json: bool, url: str | None) -> None:
-    """Extract title, date, caption and body from HTML files, without a workspace."""
+    """Extract title, date, caption and body from HTML files, without a workspace.
+
+    The same ``extract.*`` limits as a run apply, so a page that a run rejects as
+    ``too_deep`` or ``timeout`` is rejected here too."""
     cfg = config_mod.load(state.home, overrides=state.overrides)
     failed = rejected = False
     for name in files:
         try:
             raw = read_file(Path(name), int(cfg["fetch.max_bytes"]))
-            ex = extract_page(raw, url=url, min_words=int(cfg["extract.min_words"]))
+            ex = extract_for(cfg, raw, url=url)
         except (InputError, ExtractError) as exc:
             error(f"{name}: {exc}" if isinstance(exc, ExtractError) else str(exc))
             failed = True
