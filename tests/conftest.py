@@ -25,10 +25,20 @@ DATA = ROOT / "tests" / "data"
 SEED = ROOT.parent / "shared" / "seed" / "reference-post.txt"
 SEED_SUMMARY_LINE = 6  # 0-based index of the summary line in the seed
 
-# Tests never read the developer's environment or workspace.
-_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("WAIKAN_")}
+# Tests never read the developer's environment or workspace. WAIKAN_TEST_PG (pg mode's
+# server, set by pytest_configure) is kept: test modules import this file again as
+# tests.conftest, after configure, and their subprocesses must map stores to it too.
+_CLEAN = {
+    k: v for k, v in os.environ.items() if not k.startswith("WAIKAN_") or k == "WAIKAN_TEST_PG"
+}
 # `waikan serve` in tests listens on a free port, never on web.port's fixed default.
 _CLEAN["WAIKAN_WEB_PORT"] = "0"
+
+# ``WAIKAN_TEST_STORE=pg``: tests of SQLite itself (its file, pragmas, paths) skip, by design.
+PG_MODE = os.environ.get("WAIKAN_TEST_STORE") == "pg"
+SQLITE_ONLY = pytest.mark.skipif(
+    PG_MODE, reason="tests the SQLite file itself; WAIKAN_TEST_STORE=pg maps stores to PostgreSQL"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

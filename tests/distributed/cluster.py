@@ -35,8 +35,12 @@ BASE_ENV = {
 }
 
 
-def site_routes(base: str, n: int) -> dict[str, Any]:
-    """``n`` article pages (every 25th is an exact copy of the one before) and /feed.xml."""
+def site_routes(base: str, n: int, hosts: list[str] | None = None) -> dict[str, Any]:
+    """``n`` article pages (every 25th is an exact copy of the one before) and /feed.xml.
+
+    ``hosts`` (base URLs each serving these routes): page ``i`` is listed on
+    ``hosts[i % len(hosts)]``, so per-host politeness is spread as on a real site mix.
+    """
     pages = corpus_pages(min(n, 200))
     routes: dict[str, bytes] = {}
     for i in range(n):
@@ -44,7 +48,8 @@ def site_routes(base: str, n: int) -> dict[str, Any]:
         if i % 25 == 24:
             body = pages[(i - 1) % len(pages)]  # a second URL for the same page
         routes[f"/news/{i}"] = body
-    items = [(f"{base}/news/{i}", f"Story {i}", ago(i / 60)) for i in range(n)]
+    bases = hosts or [base]
+    items = [(f"{bases[i % len(bases)]}/news/{i}", f"Story {i}", ago(i / 60)) for i in range(n)]
     out: dict[str, Any] = routes_for(routes)
     out["/feed.xml"] = lambda h: _send(h, rss(items), "application/rss+xml")
     return out

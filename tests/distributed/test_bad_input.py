@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from tests.conftest import assert_one_line_error, run_proc
+from tests.conftest import SQLITE_ONLY, assert_one_line_error, run_proc
 from tests.distributed.cluster import Workers
 from tests.services import free_port
 
@@ -27,7 +27,9 @@ def dead_count(pg_url: str) -> list[tuple[str, str | None]]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("command", [["worker"], ["run", "--distributed"]])
+@pytest.mark.parametrize(
+    "command", [["worker"], ["run", "--distributed"], ["serve", "--distributed", "--no-web"]]
+)
 def test_unreachable_broker_is_one_error(command: list[str], tmp_path: Path, pg_url: str) -> None:
     env = {
         "WAIKAN_HOME": str(tmp_path),
@@ -41,7 +43,9 @@ def test_unreachable_broker_is_one_error(command: list[str], tmp_path: Path, pg_
     assert "cannot reach the broker" in result.err and "s3cret" not in result.err
 
 
-@pytest.mark.parametrize("command", [["worker"], ["run", "--distributed"]])
+@pytest.mark.parametrize(
+    "command", [["worker"], ["run", "--distributed"], ["serve", "--distributed", "--no-web"]]
+)
 def test_unreachable_database_is_one_error(
     command: list[str], tmp_path: Path, redis_url: str
 ) -> None:
@@ -55,6 +59,7 @@ def test_unreachable_database_is_one_error(
     assert "cannot open store" in result.err and "hunter2" not in result.err
 
 
+@SQLITE_ONLY  # its SQLite store is the point: pg mode would map it to PostgreSQL
 def test_distributed_needs_queue_url_and_postgresql(tmp_path: Path, redis_url: str) -> None:
     no_queue = run_proc(["run", "--distributed"], {"WAIKAN_HOME": str(tmp_path)})
     assert_one_line_error(no_queue)

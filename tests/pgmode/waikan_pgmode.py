@@ -26,7 +26,9 @@ def pg_url_for(url: str) -> str:
         f"host={host} port={port} user=postgres dbname=postgres", autocommit=True
     ) as con:
         if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a racing process
+            # A racing process created it first: PostgreSQL says so either way.
+            errors = (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation)
+            with contextlib.suppress(*errors):
                 con.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@{server}/{name}"
 

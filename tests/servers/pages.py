@@ -15,9 +15,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class PageServer:
-    """``routes``: path → bytes (200, text/html) or a callable(handler) for special answers."""
+    """``routes``: path → bytes (200, text/html) or a callable(handler) for special answers.
 
-    def __init__(self, routes: dict[str, Any]) -> None:
+    ``host``: any 127.x.y.z address, so one test can stand up several distinct hosts.
+    """
+
+    def __init__(self, routes: dict[str, Any], host: str = "127.0.0.1") -> None:
         self.routes = routes
         self.hits: list[str] = []
         server = self
@@ -44,9 +47,9 @@ class PageServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer((host, 0), Handler)
         self._httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.base = f"http://{host}:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> PageServer:

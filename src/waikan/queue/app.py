@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from celery.worker.consumer import Consumer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -90,17 +91,21 @@ def broker_check(config: Config, timeout: float = 3.0) -> None:
         raise WaikanError(f"cannot reach the broker {safe_url(url)}: {first}") from None
 
 
-def store_check(config: Config) -> None:
-    """Open (and migrate) the store now, so an unreachable database fails at start."""
-    ws = Workspace(config)
+def store_check(config: Config, ws: Workspace | None = None) -> None:
+    """Open (and migrate) the store now, so an unreachable database fails at start.
+
+    ``ws``: the caller's workspace, whose store is then opened once, not twice.
+    """
+    checked = ws or Workspace(config)
     try:
-        if ws.store.engine.dialect.name != "postgresql":
+        if checked.store.engine.dialect.name != "postgresql":
             raise ConfigError(
                 "the distributed runner needs a PostgreSQL store: set store.url "
                 "(e.g. WAIKAN_STORE_URL=postgresql+psycopg://user@host/db)"
             )
     finally:
-        ws.close()
+        if ws is None:
+            checked.close()
 
 
 class DeadLetterConsumer(Consumer):  # type: ignore[misc]
@@ -250,9 +255,10 @@ def make_app(config: Config) -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
+        worker_proc_alive_timeout=120,  # a pool process warms up before it says it is up
         worker_consumer="waikan.queue.app:DeadLetterConsumer",
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
+        worker_send_task_events=False,  # nothing consumes them: 3 publishes a task saved
         broker_connection_retry_on_startup=False,
         broker_connection_retry=True,
         broker_connection_max_retries=30,
@@ -264,4 +270,54 @@ def make_app(config: Config) -> Celery:
     )
     for name, (fn, count) in _tasks().items():
         app.task(name=name, bind=True, typing=False)(_wrap(name, fn, count))
+    worker_process_init.connect(_init_pool_process, weak=False)
     return app
+
+
+WARM_PAGE = (
+    "<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+    + "<p>This page starts the extraction worker before the first task needs it.</p>" * 8
+    + "</article></body></html>"
+)
+
+
+def _init_pool_process(**_kwargs: object) -> None:
+    """Each pool process, before its first task: allow children, then pay one-time costs.
+
+    Warmed here (~2-3 s of CPU per process): the extraction fork server and its worker
+    with their lazily loaded models, the tokenizer and the model client. Paid by the
+    first fetch and summarize tasks instead, four fresh workers spent that CPU inside a
+    run, on the same cores as the run's work. A failure here only logs: the task would
+    meet (and report) the same error.
+    """
+    _allow_children()
+    try:
+        from waikan.extract.limited import Limits
+        from waikan.queue.tasks import _process_backend
+        from waikan.summarize.tokens import warm_up
+
+        ws = workspace()
+        Limits.from_config(ws.config).extract(WARM_PAGE, url="https://warm-up.invalid/")
+        warm_up()
+        _process_backend(ws)
+    except Exception as exc:  # optional work: the first task meets (and reports) it again
+        log.warning("pool process warm-up: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return
+    log.info("pool process %s warmed up", os.getpid())
+
+
+def _allow_children() -> None:
+    """Let a pool process start the extraction worker (:mod:`waikan.extract.limited`).
+
+    Celery's pool processes are billiard processes, marked daemonic, and
+    multiprocessing refuses children to those; the flag only means "terminate
+    with the parent", and the extraction worker exits by itself when its pipe
+    closes. Their authkey is billiard's type, which the forkserver cannot
+    pickle: the same key as multiprocessing's type.
+    """
+    import multiprocessing.process
+
+    key_type = getattr(multiprocessing.process, "AuthenticationString")  # noqa: B009 - private
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    config["daemon"] = False
+    config["authkey"] = key_type(bytes(config["authkey"]))

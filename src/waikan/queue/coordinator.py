@@ -10,11 +10,13 @@ idempotent), at most :data:`MAX_SENDS` times.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import redis
 from celery import Celery
 from sqlalchemy import or_, select, text
 from sqlalchemy.exc import OperationalError
@@ -25,25 +27,49 @@ from waikan.pipeline import StageReport
 from waikan.store import schema
 from waikan.workspace import Workspace
 
-__all__ = ["MAX_SENDS", "run_distributed", "run_on_workers"]
+__all__ = ["MAX_SENDS", "run_distributed", "run_on_workers", "wait_for_workers"]
 
 MAX_SENDS = 3
 POLL_EVERY = 0.1
 
 
+class _Stopped(Exception):
+    """A stop was requested (``waikan serve`` got SIGTERM): stop waiting; tasks sent still run."""
+
+
 class _Run:
-    def __init__(self, ws: Workspace, app: Celery, timeout: float) -> None:
+    def __init__(
+        self, ws: Workspace, app: Celery, timeout: float, should_stop: Callable[[], bool]
+    ) -> None:
         self.ws = ws
         self.app = app
+        self.should_stop = should_stop
         self.lease = float(ws.config["queue.lease"])
         self.deadline = time.monotonic() + timeout
-        self.redis_url = str(ws.config["queue.url"])
+        self.redis = redis.Redis.from_url(str(ws.config["queue.url"]))
         with ws.store.engine.connect() as c:
             self.started: datetime = c.scalar(text("SELECT now()"))
         self.token = int(time.time() * 1000)
 
+    def close(self) -> None:
+        self.redis.close()
+
     def send(self, name: str, *args: int) -> None:
         self.app.send_task(name, args=list(args))
+
+    def backlog(self) -> bool:
+        """Messages still wait in the broker: a task not yet taken is slow, not lost.
+
+        A lease counts only while the queue is empty; otherwise a backlog longer
+        than the lease (few workers, many articles) had every waiting task sent
+        again, up to :data:`MAX_SENDS` times, and workers spent time on no-op copies.
+        """
+        from waikan.queue.app import QUEUE
+
+        try:
+            return bool(self.redis.llen(QUEUE))
+        except (redis.RedisError, OSError):  # the broker restarting: its queue may be lost
+            return False
 
     def drain(
         self,
@@ -67,10 +93,13 @@ class _Run:
             for i in set(sent) - left:
                 del sent[i]
             now = time.monotonic()
-            for i in list(sent):
-                at, count = sent[i]
-                if now - at < self.lease:
-                    continue
+            late = [i for i, (at, _count) in sent.items() if now - at >= self.lease]
+            if late and self.backlog():
+                for i in late:
+                    sent[i] = (now, sent[i][1])
+                late = []
+            for i in late:
+                count = sent[i][1]
                 if count >= MAX_SENDS:
                     errors.append(f"{name} {i}: still pending after {count} tries")
                     del sent[i]
@@ -83,26 +112,22 @@ class _Run:
 
     def once(self, name: str, done: Callable[[], bool], errors: list[str]) -> None:
         """A serialized stage: one task, sent again if nothing happened within the lease."""
-        import redis
-
         token = next(_tokens) + self.token
         key = f"waikan:done:{token}"
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            for _count in range(MAX_SENDS):
-                self.send(name, token)
-                sent = time.monotonic()
-                while time.monotonic() - sent < self.lease:
-                    if client.exists(key) and _safely(done):
-                        client.delete(key)
-                        return
-                    self.check_deadline(name)
-                    time.sleep(POLL_EVERY)
-            errors.append(f"{name}: not finished after {MAX_SENDS} tries")
-        finally:
-            client.close()
+        for _count in range(MAX_SENDS):
+            self.send(name, token)
+            sent = time.monotonic()
+            while time.monotonic() - sent < self.lease or self.backlog():
+                if self.redis.exists(key) and _safely(done):
+                    self.redis.delete(key)
+                    return
+                self.check_deadline(name)
+                time.sleep(POLL_EVERY)
+        errors.append(f"{name}: not finished after {MAX_SENDS} tries")
 
     def check_deadline(self, name: str) -> None:
+        if self.should_stop():
+            raise _Stopped
         if time.monotonic() > self.deadline:
             raise WaikanError(
                 f"run --distributed: {name} not finished in time; are workers running? "
@@ -127,18 +152,39 @@ def _with_status(ws: Workspace, ids: list[int], status: str) -> set[int]:
         return set(c.scalars(q))
 
 
-def run_distributed(ws: Workspace, app: Celery, *, timeout: float = 3600.0) -> list[StageReport]:
-    """Every stage once, on the workers; returns the reports an inline run would."""
+def run_distributed(
+    ws: Workspace,
+    app: Celery,
+    *,
+    timeout: float = 3600.0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[StageReport]:
+    """Every stage once, on the workers; returns the reports an inline run would.
+
+    When ``should_stop`` turns true the run stops waiting and returns the
+    reports of the stages begun so far (tasks already sent still run).
+    """
+    reports: list[StageReport] = []
+    run = _Run(ws, app, timeout, should_stop)
+    try:
+        with contextlib.suppress(_Stopped):
+            _run_stages(ws, run, reports)
+    finally:
+        run.close()
+    return reports
+
+
+def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     from waikan.dedupe.index import pending as dedupe_pending
     from waikan.sources.poll import fetch_stage
     from waikan.sources.repo import SourceRepo
 
     store = ws.store
-    run = _Run(ws, app, timeout)
     repo = SourceRepo(store)
 
     # 1. polls: listing sources on the workers; local files are read here.
     fetch_report = StageReport("fetch")
+    reports.append(fetch_report)
     due = repo.due()
     local = [s.id for s in due if s.kind in ("warc", "dir")]
     if local:
@@ -190,12 +236,14 @@ def run_distributed(ws: Workspace, app: Celery, *, timeout: float = 3600.0) -> l
 
     # 3. dedupe: one serialized task, oldest first, as inline.
     dedupe_report = StageReport("dedupe")
+    reports.append(dedupe_report)
     before = {a.id for a in dedupe_pending(store)}
     run.once("waikan.dedupe", lambda: not dedupe_pending(store), dedupe_report.errors)
     dedupe_report.done = store.articles(ids=sorted(before))
 
     # 4. summarize every canonical extracted article.
     summarize_report = StageReport("summarize")
+    reports.append(summarize_report)
     todo = [a.id for a in store.articles(status=Status.EXTRACTED.value)]
     run.drain(
         "waikan.summarize",
@@ -209,8 +257,8 @@ def run_distributed(ws: Workspace, app: Celery, *, timeout: float = 3600.0) -> l
 
     # 5. publish: one serialized task (the outbox keeps every send once).
     publish_report = StageReport("publish")
+    reports.append(publish_report)
     run.once("waikan.publish", lambda: True, publish_report.errors)
-    return [fetch_report, dedupe_report, summarize_report, publish_report]
 
 
 def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageReport]:
@@ -218,10 +266,10 @@ def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageRepor
     from waikan.queue.app import broker_check, make_app, store_check
 
     broker_check(ws.config)
-    store_check(ws.config)
+    store_check(ws.config, ws)
     app = make_app(ws.config)
     try:
-        _wait_for_workers(app, WORKER_WAIT)
+        wait_for_workers(app, WORKER_WAIT)
         return run_distributed(ws, app, timeout=timeout)
     finally:
         app.close()
@@ -230,11 +278,12 @@ def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageRepor
 WORKER_WAIT = 120.0
 
 
-def _wait_for_workers(app: Celery, timeout: float) -> None:
+def wait_for_workers(app: Celery, timeout: float) -> None:
     """Fail with one line when no worker answers, rather than wait for the run's timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if app.control.ping(timeout=1.0):
+        # limit=1: return at the first answer (else every run waits out the whole second).
+        if app.control.ping(timeout=1.0, limit=1):
             return
     raise WaikanError(
         f"no waikan worker answered on the broker in {timeout:g} s: start one with waikan worker"

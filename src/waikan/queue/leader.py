@@ -1,0 +1,122 @@
+"""The leader lock: when several ``waikan serve`` schedulers run, exactly one ticks.
+
+On PostgreSQL the lock is a session advisory lock held on a connection of its
+own (a pooled one could be handed to other work and the lock with it). The
+server drops it the moment that connection ends, so a leader killed with
+SIGKILL frees it at once; TCP keepalives bound how long a leader cut off by
+the network keeps it (about :data:`KEEPALIVE_BOUND` seconds). On SQLite (one
+machine) it is an ``flock`` on a file next to the database, which the kernel
+drops with the process. Followers try again every ``Scheduler.retry`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from waikan.scheduler import Leader
+from waikan.store import Store
+
+__all__ = ["FileLeader", "Leader", "PgLeader", "leader_for"]
+
+LEADER = 8  # advisory lock namespace (tasks use 1-5, host slots 7)
+# libpq keepalives: a silent peer is declared dead after idle + interval * count seconds.
+IDLE, INTERVAL, COUNT = 5, 2, 3
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": IDLE,
+    "keepalives_interval": INTERVAL,
+    "keepalives_count": COUNT,
+}
+KEEPALIVE_BOUND = IDLE + INTERVAL * COUNT
+
+
+class PgLeader:
+    """A PostgreSQL session advisory lock on a dedicated connection.
+
+    ``lead()`` takes the lock or confirms it is still held (False while another
+    scheduler leads); ``release()`` lets a follower take over at once.
+    """
+
+    def __init__(self, store: Store, key: int = 0) -> None:
+        self.key = key
+        self._engine: Engine = create_engine(
+            store.engine.url, poolclass=NullPool, connect_args=KEEPALIVES
+        )
+        self._conn: Connection | None = None
+
+    def lead(self) -> bool:
+        try:
+            if self._conn is not None:
+                self._conn.execute(text("SELECT 1"))  # alive, so the session lock is still ours
+                self._conn.commit()
+                return True
+            conn = self._engine.connect()
+            got = bool(
+                conn.scalar(
+                    text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": LEADER, "k": self.key}
+                )
+            )
+            conn.commit()
+        except SQLAlchemyError:  # the database went away: whatever we held is gone with it
+            self._drop()
+            return False
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+        return got
+
+    def release(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._conn.close()  # ending the session releases its advisory locks
+            self._conn = None
+
+
+class FileLeader:
+    """An exclusive ``flock`` on one file; the kernel releases it when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def lead(self) -> bool:
+        if self._file is not None:
+            return True
+        f = self.path.open("ab")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def leader_for(store: Store, home: Path) -> Leader:
+    """The lock shared by every scheduler of this store."""
+    url = store.engine.url
+    if url.get_backend_name() == "postgresql":
+        return PgLeader(store)
+    db = url.database
+    if db and db != ":memory:":
+        return FileLeader(Path(os.path.abspath(db + ".leader")))
+    home.mkdir(parents=True, exist_ok=True)
+    return FileLeader(home / "scheduler.leader")
