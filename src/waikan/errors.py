@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class WaikanError(Exception):
     """Base of every error waikan raises on purpose; ``str()`` is the user message."""
@@ -35,6 +37,66 @@ class SummarizeError(WaikanError):
 
 class StoreError(WaikanError):
     pass
+
+
+class StorageError(StoreError):
+    """The disk or database refuses writes (full, read-only, failing): the run stops.
+
+    Every write is one transaction or a temp file renamed into place, so what was
+    stored stays whole and the next run, once the fault is fixed, resumes.
+    """
+
+
+_ERRNOS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+}
+_SQLITE = (
+    ("SQLITE_FULL", "disk full"),
+    ("SQLITE_READONLY", "read-only database"),
+    ("SQLITE_IOERR", "disk I/O error"),
+)
+_SQLSTATES = {"25006": "read-only database", "53100": "disk full", "58030": "disk I/O error"}
+
+
+def storage_fault(exc: BaseException) -> str | None:
+    """What a storage fault is ("disk full", "read-only", ...), or None for other errors.
+
+    Duck-typed on errno, sqlite3's error name and the SQLSTATE (also under a
+    SQLAlchemy error's ``orig``), so this module imports no driver.
+    """
+    for e in (exc, getattr(exc, "orig", None)):
+        if isinstance(e, OSError) and e.errno in _ERRNOS:
+            return _ERRNOS[e.errno]
+        name = str(getattr(e, "sqlite_errorname", "") or "")
+        for prefix, kind in _SQLITE:
+            if name.startswith(prefix):
+                return kind
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and state in _SQLSTATES:
+            return _SQLSTATES[state]
+    return None
+
+
+def storage_message(kind: str, where: object = None, detail: str | None = None) -> str:
+    """The one wording of a storage fault (store, site files, CLI): what, where, what now."""
+    at = f" writing {where}" if where else ""
+    why = f" ({detail})" if detail else ""
+    return (
+        f"{kind}{at}{why}: the run stopped and what was stored is kept; "
+        "fix the storage, then run again to resume"
+    )
+
+
+class ConflictError(StoreError):
+    """A compare-and-swap lost: the post moved past the revision the caller read."""
+
+    def __init__(self, article_id: int, revision: int) -> None:
+        super().__init__(
+            f"article {article_id} changed meanwhile: its post is at revision {revision} now"
+        )
+        self.revision = revision
 
 
 class RenderError(WaikanError):

@@ -22,7 +22,7 @@ from lxml import html as lxml_html
 
 from waikan.dedupe.urls import canonicalize
 from waikan.errors import ExtractError, FetchError, InputError, WaikanError
-from waikan.extract import extract
+from waikan.extract.limited import extract_for
 from waikan.fetch import FetchSettings, fetch
 from waikan.models import Post, Status
 from waikan.store import ArticleRecord, Store, SummaryRecord
@@ -31,6 +31,7 @@ from waikan.workspace import Workspace
 
 if TYPE_CHECKING:
     from waikan.config import Config
+    from waikan.summarize.glossary import Glossary
     from waikan.summarize.service import Outcome
 
 HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
@@ -138,6 +139,20 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
         raw = read_file(Path(item), max_bytes)
         page_url = canonical_link(raw)
         url = canonicalize(page_url) if page_url else Path(item).resolve().as_uri()
+    return store_page(ws, item, url, page_url, raw, http_status=http_status, headers=headers)
+
+
+def store_page(
+    ws: Workspace,
+    item: str,
+    url: str,
+    page_url: str | None,
+    raw: bytes,
+    *,
+    http_status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> ArticleRecord:
+    """Extract a page in hand and store it, unless its URL or exact bytes are stored already."""
     existing = ws.store.article_by_url(url)
     if existing is not None:
         return existing
@@ -145,10 +160,40 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
     if raw_id is not None and (same := ws.store.article_by_raw(raw_id)) is not None:
         return same
     try:
-        extracted = extract(raw, url=page_url, min_words=int(cfg["extract.min_words"]))
+        extracted = extract_for(ws.config, raw, url=page_url)
     except ExtractError as exc:
         raise InputError(f"{item}: {exc}") from None
     return ws.store.add_article(url, extracted, raw=raw, http_status=http_status, headers=headers)
+
+
+def _ingest_item(ws: Workspace, item: str) -> Iterator[ArticleRecord | WaikanError]:
+    """One input's articles (or errors): each HTML response of a WARC file, no network."""
+    from waikan.sources.local import iter_warc, local_kind
+
+    try:
+        if local_kind(item) != "warc":
+            yield ingest_one(ws, item)
+            return
+        pages = 0
+        for page in iter_warc(Path(item), int(ws.config["fetch.max_bytes"])):
+            pages += 1
+            try:
+                url = canonicalize(page.url or page.key)
+                yield store_page(
+                    ws,
+                    page.key,
+                    url,
+                    page.url,
+                    page.content,
+                    http_status=page.status_code,
+                    headers=page.headers,
+                )
+            except InputError as exc:
+                yield exc
+        if not pages:
+            raise InputError(f"{item}: no HTML response records (is it a WARC file?)")
+    except (InputError, FetchError) as exc:
+        yield exc
 
 
 def ingest(
@@ -158,13 +203,11 @@ def ingest(
     on_error: Callable[[str], None] | None = None,
 ) -> StageReport:
     report = StageReport("ingest")
-    for item in expand_inputs(inputs):
-        try:
-            record = ingest_one(ws, item)
-        except (InputError, FetchError) as exc:
-            report.errors.append(str(exc))
+    for record in (got for item in expand_inputs(inputs) for got in _ingest_item(ws, item)):
+        if isinstance(record, WaikanError):
+            report.errors.append(str(record))
             if on_error:
-                on_error(str(exc))
+                on_error(str(record))
             continue
         if record.status == Status.EXTRACTED.value:
             record = _dedupe_one(ws, record)
@@ -319,8 +362,19 @@ def build_post(ws: Workspace, article_id: int) -> Post:
             f"article {article_id} has no summary yet (status {article.status}); "
             "run: waikan summarize"
         )
-    post = post_from(ws.config, article, summary)
+    post = post_from(ws.config, article, summary, variant_glossary(ws))
     return with_outlets(ws, post)
+
+
+def variant_glossary(ws: Workspace, variant: str | None = None) -> Glossary | None:
+    """The merged glossary (user entries included) whose regional names a Traditional
+    ``variant`` (default: the channel's) needs; None for zh-Hans, which needs none."""
+    from waikan.summarize.service import load_glossary
+    from waikan.summarize.variants import CONFIGS
+
+    if (variant or str(ws.config["channel.variant"])) not in CONFIGS:
+        return None
+    return load_glossary(ws.store, ws.config)
 
 
 def with_outlets(ws: Workspace, post: Post) -> Post:
@@ -336,8 +390,14 @@ def with_outlets(ws: Workspace, post: Post) -> Post:
     return replace(post, meta={**post.meta, "story": story.id, "outlets": outlets})
 
 
-def post_from(config: Config, article: ArticleRecord, summary: SummaryRecord) -> Post:
-    """The Post of a stored article and summary; the site build calls it for batches."""
+def post_from(
+    config: Config,
+    article: ArticleRecord,
+    summary: SummaryRecord,
+    glossary: Glossary | None = None,
+) -> Post:
+    """The Post of a stored article and summary; the site build calls it for batches.
+    ``glossary``: the regional names for a Traditional channel (see variant_glossary)."""
     url = article.url if article.url.startswith(("http://", "https://")) else None
     return Post(
         id=article.id,
@@ -347,9 +407,9 @@ def post_from(config: Config, article: ArticleRecord, summary: SummaryRecord) ->
         published=article.published,
         caption=article.caption,
         paragraphs=article.paragraphs,
-        summary=to_variant(summary.paragraphs, str(config["channel.variant"])),
+        summary=to_variant(summary.paragraphs, str(config["channel.variant"]), glossary),
         url=url,
-        title_zh=to_variant([summary.title_zh], str(config["channel.variant"]))[0]
+        title_zh=to_variant([summary.title_zh], str(config["channel.variant"]), glossary)[0]
         if summary.title_zh
         else None,
         language=article.language,

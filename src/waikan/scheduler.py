@@ -5,6 +5,9 @@ only the sources that are due). SIGTERM or SIGINT asks for a stop: the stage
 in progress finishes its current work, nothing new starts, and because every
 transition is committed as it happens, a second signal (an immediate exit)
 loses nothing either — the next start picks up ``discovered`` articles.
+When several schedulers share a store, a leader lock
+(:mod:`waikan.queue.leader`) lets exactly one tick; the others wait and take
+over when it stops or dies.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Protocol
 
-from waikan.errors import WaikanError
+from waikan.errors import StorageError, WaikanError
 from waikan.pipeline import STAGES, StageReport
 from waikan.workspace import Workspace
 
@@ -34,17 +38,38 @@ def run_stages(ws: Workspace, should_stop: Callable[[], bool] = lambda: False) -
             break
         try:
             reports.append(stage(ws))
+        except StorageError:
+            raise  # a full or read-only disk fails every later stage too: one error, stop
         except WaikanError as exc:
             reports.append(StageReport(name, errors=[str(exc)]))
     return reports
 
 
+Runner = Callable[[Workspace, Callable[[], bool]], list[StageReport]]
+
+
+class Leader(Protocol):
+    def lead(self) -> bool: ...
+    def release(self) -> None: ...
+
+
 @dataclass
 class Scheduler:
+    """Ticks while it holds ``leader`` (when given); otherwise waits for it, as a follower.
+
+    ``runner`` is one tick's work: the stages inline, or enqueued on workers.
+    ``on_leading(True/False)`` is told each change of leadership.
+    """
+
     ws: Workspace
     interval: float = 60.0  # seconds between ticks
     on_tick: Callable[[list[StageReport]], object] | None = None
+    runner: Runner = run_stages
+    leader: Leader | None = None
+    on_leading: Callable[[bool], object] | None = None
+    retry: float = 1.0  # seconds between a follower's attempts to lead
     ticks: int = 0
+    _leading: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _signals: int = 0
 
@@ -65,8 +90,11 @@ class Scheduler:
         }
         try:
             while not self._stop.is_set():
+                if not self._lead():
+                    self._stop.wait(self.retry)
+                    continue
                 started = time.monotonic()
-                reports = run_stages(self.ws, self._stop.is_set)
+                reports = self.runner(self.ws, self._stop.is_set)
                 self.ticks += 1
                 if self.on_tick:
                     self.on_tick(reports)
@@ -76,4 +104,17 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self.leader is not None:
+                self.leader.release()
         return self.ticks
+
+    def _lead(self) -> bool:
+        """Take or keep the leader lock (always True without one); report each change."""
+        leading = self.leader is None or self.leader.lead()
+        if leading != self._leading:
+            self._leading = leading
+            if self.leader is not None:
+                log.info("scheduler: %s", "leading" if leading else "following")
+                if self.on_leading:
+                    self.on_leading(leading)
+        return leading

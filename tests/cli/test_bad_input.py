@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.conftest import DATA, assert_one_line_error, run_proc
+from tests.conftest import DATA, PG_MODE, assert_one_line_error, run_proc
 from tests.servers.openai_server import FakeLLM
 
 REUTERS = DATA / "reuters-blinken-wang.html"
 
 
 def article_count(home: Path) -> int:
+    """Articles in the workspace's store (its SQLite file, or its database in pg mode)."""
+    from sqlalchemy import text
+
+    from waikan.store import open_store
+
     db = home / "waikan.db"
-    if not db.exists():
+    if not db.exists() and not PG_MODE:
         return 0
-    con = sqlite3.connect(db)
+    store = open_store(f"sqlite:///{db}")
     try:
-        return int(con.execute("select count(*) from articles").fetchone()[0])
+        with store.engine.connect() as c:
+            return int(c.scalar(text("select count(*) from articles")) or 0)
     finally:
-        con.close()
+        store.close()
 
 
 @pytest.fixture

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import SQLITE_ONLY
+
 from waikan.store.migrations import MIGRATIONS
 
 OPEN = "import sys; from waikan.store import open_store; open_store(sys.argv[1]).close()"
 
 
+@SQLITE_ONLY  # the PostgreSQL race is the next test
 def test_concurrent_first_open(tmp_path: Path) -> None:
     for trial in range(2):
         db = tmp_path / f"race{trial}.db"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from tests.conftest import SQLITE_ONLY
 
 from waikan.errors import StoreError
 from waikan.models import Extracted, Status, Summary
@@ -32,6 +33,7 @@ def test_migrations_recorded_once(store_url: str) -> None:
     store.close()
 
 
+@SQLITE_ONLY
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     open_store(f"sqlite:///{db}").close()
@@ -84,7 +86,9 @@ def test_duplicate_url_insert_fails_whole_transaction(store_url: str) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("url", ["nosuchdb://x", "sqlite:////nonexistent-dir/x/y.db"])
+@pytest.mark.parametrize(
+    "url", ["nosuchdb://x", pytest.param("sqlite:////nonexistent-dir/x/y.db", marks=SQLITE_ONLY)]
+)
 def test_bad_store_url_is_store_error(url: str) -> None:
     with pytest.raises(StoreError) as info:
         open_store(url)

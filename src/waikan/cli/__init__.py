@@ -14,7 +14,7 @@ import click
 
 from waikan import config as config_mod
 from waikan.cli._state import State
-from waikan.errors import WaikanError
+from waikan.errors import WaikanError, storage_fault, storage_message
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,4 +94,9 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("waikan: interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(1)
+    except OSError as exc:  # a disk fault on a path no write helper wrapped: still one line
+        if (kind := storage_fault(exc)) is None:
+            raise
+        click.echo(f"waikan: error: {storage_message(kind, exc.filename)}", err=True)
         sys.exit(1)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from waikan.cli._state import State
+from waikan.errors import WaikanError
 from waikan.pipeline import StageReport
-from waikan.scheduler import Scheduler, run_stages
+from waikan.scheduler import Runner, Scheduler, run_stages
+from waikan.workspace import Workspace
 
 
 def _report(reports: list[StageReport]) -> int:
@@ -60,15 +64,32 @@ def run_command(state: State, distributed: bool) -> None:
     help="Also serve the site and the editor's desk (/desk) on web.host:web.port.",
 )
 @click.option("--port", type=click.IntRange(min=0, max=65535), help="Port (default web.port).")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Each tick enqueues the stages' tasks for waikan worker processes (queue.url).",
+)
 @click.pass_obj
-def serve(state: State, interval: float, ticks: int | None, web: bool, port: int | None) -> None:
+def serve(
+    state: State,
+    interval: float,
+    ticks: int | None,
+    web: bool,
+    port: int | None,
+    distributed: bool,
+) -> None:
     """Poll each source on its interval and run the stages, until SIGTERM or SIGINT.
 
     With the web side on (the default), the built site is served at / and the
     editor's desk at /desk, and the site is rebuilt when posts change.
     A stop request lets the current stage finish; work already done is committed.
+    When several serve processes share a store, one leads (a lock in the
+    store) and the others wait to take over; --ticks counts ticks as leader.
     """
+    from waikan.queue.leader import leader_for
+
     ws = state.workspace()
+    runner = _distributed_runner(ws) if distributed else run_stages
     server = None
     on_tick = _report
     if web:
@@ -83,7 +104,18 @@ def serve(state: State, interval: float, ticks: int | None, web: bool, port: int
                 server.rebuilder.request()
             return _report(reports)
 
-    scheduler = Scheduler(ws, interval=interval, on_tick=on_tick)
+    def on_leading(leading: bool) -> None:
+        what = "leading" if leading else "waiting: another scheduler leads"
+        click.echo(f"waikan serve: {what}", err=True)
+
+    scheduler = Scheduler(
+        ws,
+        interval=interval,
+        on_tick=on_tick,
+        runner=runner,
+        leader=leader_for(ws.store, ws.home),
+        on_leading=on_leading,
+    )
     click.echo(f"waikan serve: scheduler running every {interval:g} s (Ctrl-C stops)", err=True)
     try:
         scheduler.run(max_ticks=ticks)
@@ -91,6 +123,25 @@ def serve(state: State, interval: float, ticks: int | None, web: bool, port: int
         if server is not None:
             server.stop()
     click.echo("waikan serve: stopped", err=True)
+
+
+def _distributed_runner(ws: Workspace) -> Runner:
+    """A tick that enqueues on the workers; broker, store and a worker are checked first."""
+    from waikan.queue.app import broker_check, make_app, store_check
+    from waikan.queue.coordinator import WORKER_WAIT, run_distributed, wait_for_workers
+
+    broker_check(ws.config)
+    store_check(ws.config, ws)
+    app = make_app(ws.config)
+    wait_for_workers(app, WORKER_WAIT)
+
+    def tick(ws: Workspace, should_stop: Callable[[], bool]) -> list[StageReport]:
+        try:
+            return run_distributed(ws, app, should_stop=should_stop)
+        except WaikanError as exc:
+            return [StageReport("distributed", errors=[str(exc)])]
+
+    return tick
 
 
 def register(group: click.Group) -> None:

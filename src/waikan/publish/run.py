@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from waikan.errors import PublishError
 from waikan.models import Post, Status
@@ -99,14 +100,6 @@ def publish_lock(ws: Workspace) -> Iterator[None]:
 # -- routing -------------------------------------------------------------------------
 
 
-def revision_of(ws: Workspace, article_id: int) -> int | None:
-    with ws.store.engine.connect() as c:
-        found = c.scalar(
-            select(schema.posts.c.revision).where(schema.posts.c.article_id == article_id)
-        )
-    return None if found is None else int(found)
-
-
 def source_tags(ws: Workspace, article_id: int) -> set[str]:
     q = (
         select(schema.sources.c.settings)
@@ -151,10 +144,18 @@ def set_status(
     who: str,
     action: str,
     note: str | None = None,
+    revision: int | None = None,
+    conn: Connection | None = None,
 ) -> bool:
-    """Move an article between statuses and audit it in one commit; False if it had moved."""
+    """Move an article between statuses and audit it in one commit; False if it had moved.
+
+    ``revision``: the post revision the caller decided on (ConflictError if it moved);
+    ``conn``: the caller's transaction, so an edit and its status commit together.
+    """
     a = schema.articles
-    with ws.store.engine.begin() as c:
+    with contextlib.nullcontext(conn) if conn is not None else ws.store.engine.begin() as c:
+        if revision is not None:
+            ws.store.hold_revision(c, article_id, revision)
         res = c.execute(
             update(a)
             .where(a.c.id == article_id, a.c.status.in_(list(when)))
@@ -198,8 +199,8 @@ def approve_auto(ws: Workspace, dests: list[Destination], report: PublishReport)
 
 def plan(ws: Workspace, dests: list[Destination]) -> None:
     for article in ws.store.articles(status=Status.APPROVED.value):
-        revision = revision_of(ws, article.id)
-        if revision is None:
+        revision = ws.store.revision(article.id)
+        if not revision:  # no post
             continue
         for dest in dests:
             if not wants(ws, dest, article):
@@ -215,13 +216,27 @@ def post_for(ws: Workspace, dest: Destination, article_id: int) -> Post:
 
     post = build_post(ws, article_id)
     if dest.variant != str(ws.config["channel.variant"]):
-        post = convert_variant(post, dest.variant)
+        post = convert_variant(post, dest.variant, ws)
     return post
 
 
-def convert_variant(post: Post, variant: str) -> Post:
-    """Traditional-script channels: OpenCC from the stored Simplified text."""
+def convert_variant(post: Post, variant: str, ws: Workspace | None = None) -> Post:
+    """Traditional-script channels: OpenCC from the stored Simplified text, with the
+    glossary's regional names (user entries included) when ``ws`` is given."""
     import dataclasses
+
+    from waikan.summarize.variants import CONFIGS, to_variant
+
+    if ws is not None and post.meta.get("variant", "zh-Hans") == "zh-Hans" and variant in CONFIGS:
+        from waikan.pipeline import variant_glossary
+
+        names = variant_glossary(ws, variant)
+        return dataclasses.replace(
+            post,
+            summary=to_variant(post.summary, variant, names),
+            title_zh=to_variant([post.title_zh], variant, names)[0] if post.title_zh else None,
+            meta={**post.meta, "variant": variant},
+        )
 
     try:
         import opencc
@@ -253,10 +268,10 @@ def send_destination(
     todo: list[Delivery] = []
     for row in rows:
         article = store.article(row.article_id)
-        current = revision_of(ws, row.article_id)
+        current = store.revision(row.article_id)
         if article is None or article.status not in PUBLISHABLE:
             continue  # rejected or unpublished since it was planned
-        if current is not None and row.revision < current:
+        if row.revision < current:
             outbox._set(store, [row.id], status="superseded", error=f"revision {current} exists")
             continue
         todo.append(row)
@@ -345,9 +360,9 @@ def _attempt(
 
 def settle(ws: Workspace, dests: list[Destination], report: PublishReport) -> None:
     for article in ws.store.articles(status=Status.APPROVED.value):
-        revision = revision_of(ws, article.id)
+        revision = ws.store.revision(article.id)
         wanted = [d for d in dests if wants(ws, d, article)]
-        if not wanted or revision is None:
+        if not wanted or not revision:
             continue
         got = {
             d.destination

@@ -8,7 +8,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from waikan.errors import RenderError
+from waikan.errors import RenderError, StorageError, storage_fault, storage_message
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -25,6 +25,8 @@ def write_bytes(path: Path, data: bytes) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
+        if (kind := storage_fault(exc)) is not None:  # the temp file is gone; the old page stays
+            raise StorageError(storage_message(kind, path)) from None
         raise RenderError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

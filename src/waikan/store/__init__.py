@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -17,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Engine,
     String,
+    and_,
     create_engine,
     event,
     func,
@@ -26,15 +29,34 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from waikan.errors import StoreError
+from waikan.errors import (
+    ConflictError,
+    StorageError,
+    StoreError,
+    storage_fault,
+    storage_message,
+)
 from waikan.models import Extracted, Status, Summary
 from waikan.store import schema
+from waikan.store.locks import store_lock
 from waikan.store.migrations import migrate
 
-__all__ = ["ArticleRecord", "PostStamp", "Store", "SummaryRecord", "open_store"]
+__all__ = [
+    "MAX_INT",
+    "ArticleRecord",
+    "PostStamp",
+    "Store",
+    "SummaryRecord",
+    "open_store",
+    "store_lock",
+]
+
+# The INTEGER columns' bound (ids, revisions): PostgreSQL refuses a larger parameter with
+# a DataError, so a bigger id is "not found" and a bigger revision is stale, before any query.
+MAX_INT = 2**31 - 1
 
 
 # zlib level 1: 4.5x smaller pages at 2.8 ms each; level 6 gains 20 % more for 2.6x the CPU,
@@ -309,6 +331,8 @@ class Store:
         return found
 
     def article(self, article_id: int) -> ArticleRecord | None:
+        if article_id > MAX_INT:
+            return None
         with self.engine.connect() as c:
             row = c.execute(
                 select(schema.articles).where(schema.articles.c.id == article_id)
@@ -352,14 +376,22 @@ class Store:
         *,
         status: Status = Status.SUMMARIZED,
         findings: Sequence[tuple[str, str]] = (),
+        expect_revision: int | None = None,
+        expect_status: Sequence[str] | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Record a summary, point the article's post at it, set its status: one commit.
 
         ``findings`` are the guard's (kind, message) pairs; a summary that failed
-        the guard is stored with them and ``status=needs_review``.
+        the guard is stored with them and ``status=needs_review``. With
+        ``expect_revision`` the post moves only from that revision (compare-and-swap
+        in the database, so editors in other processes cannot overwrite each other):
+        else :class:`ConflictError` and nothing is written. ``expect_status`` does
+        the same for the article's status: a reject or unpublish changes no revision,
+        so an edit that read the status before it must not silently undo it.
         """
         now = _now()
-        with self._tx() as c:
+        with self._maybe_tx(conn) as c:
             sid = int(
                 c.execute(
                     insert(schema.summaries).values(
@@ -381,6 +413,8 @@ class Store:
                     schema.posts.c.article_id == article_id
                 )
             ).first()
+            if expect_revision is not None and (post.revision if post else 0) != expect_revision:
+                raise ConflictError(article_id, int(post.revision) if post else 0)
             if post is None:
                 c.execute(
                     insert(schema.posts).values(
@@ -392,11 +426,17 @@ class Store:
                     )
                 )
             else:
-                c.execute(
-                    update(schema.posts)
-                    .where(schema.posts.c.id == post.id)
-                    .values(summary_id=sid, revision=post.revision + 1, updated_at=now)
+                p = schema.posts
+                cond = p.c.id == post.id
+                if expect_revision is not None:
+                    cond = and_(cond, p.c.revision == expect_revision)
+                res = c.execute(
+                    update(p)
+                    .where(cond)
+                    .values(summary_id=sid, revision=p.c.revision + 1, updated_at=now)
                 )
+                if res.rowcount != 1:  # another writer committed first (PostgreSQL re-check)
+                    raise ConflictError(article_id, self.revision(article_id, conn=c))
             if findings:
                 c.execute(
                     insert(schema.summary_findings),
@@ -405,12 +445,48 @@ class Store:
                         for k, m in findings
                     ],
                 )
-            c.execute(
-                update(schema.articles)
-                .where(schema.articles.c.id == article_id)
-                .values(status=status.value, reason=None, updated_at=now)
+            # After the posts row is locked (hold_revision's order: posts, then articles).
+            a = schema.articles
+            cond = a.c.id == article_id
+            if expect_status is not None:
+                cond = and_(cond, a.c.status.in_(list(expect_status)))
+            res = c.execute(
+                update(a).where(cond).values(status=status.value, reason=None, updated_at=now)
             )
+            if expect_status is not None and res.rowcount != 1:  # a reject/unpublish landed
+                raise ConflictError(article_id, int(post.revision) if post else 0)
         return sid
+
+    def hold_revision(self, conn: Connection, article_id: int, revision: int) -> None:
+        """Compare-and-swap guard: the post must still be at ``revision`` (0: no post yet).
+
+        A no-op UPDATE of the post row: it takes the row (PostgreSQL) or write (SQLite)
+        lock until ``conn`` commits, so a concurrent edit waits and then loses its
+        own compare. Raises :class:`ConflictError` when the post moved.
+        """
+        p = schema.posts
+        if revision > MAX_INT:  # no post ever got there (and PostgreSQL would refuse it)
+            raise ConflictError(article_id, self.revision(article_id, conn=conn))
+        if revision == 0:
+            if (now := self.revision(article_id, conn=conn)) != 0:
+                raise ConflictError(article_id, now)
+            return
+        res = conn.execute(
+            update(p)
+            .where(p.c.article_id == article_id, p.c.revision == revision)
+            .values(revision=p.c.revision)
+        )
+        if res.rowcount != 1:
+            raise ConflictError(article_id, self.revision(article_id, conn=conn))
+
+    def revision(self, article_id: int, *, conn: Connection | None = None) -> int:
+        """The article's post revision, 0 without a post (revisions start at 1)."""
+        p = schema.posts
+        q = select(p.c.revision).where(p.c.article_id == article_id)
+        if conn is not None:
+            return int(conn.scalar(q) or 0)
+        with self.engine.connect() as c:
+            return int(c.scalar(q) or 0)
 
     def findings_of(self, summary_id: int) -> list[tuple[str, str]]:
         """The guard's (kind, message) findings stored with a summary."""
@@ -576,6 +652,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
         engine = create_engine(url, future=True, pool_pre_ping=pre_ping)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _fault_hook(engine))
         if create:
             with engine.begin() as conn:
                 migrate(conn)
@@ -584,6 +661,36 @@ def open_store(url: str, *, create: bool = True) -> Store:
     except (ValueError, ImportError) as exc:  # bad URL, unknown dialect or driver
         raise StoreError(f"cannot open store {_safe_url(url)}: {exc}") from None
     return Store(engine)
+
+
+def _fault_hook(engine: Engine) -> Callable[[ExceptionContext], None]:
+    """SQLAlchemy's ``handle_error`` hook: a full, read-only or failing disk, or a
+    read-only PostgreSQL, becomes one :class:`StorageError` that stops the run.
+
+    Raised from the hook, it replaces the driver's error for every caller of the
+    engine, commit failures included; the open transaction rolls back as for any error.
+    """
+    url = engine.url
+    where = url.database if url.get_backend_name() == "sqlite" else _safe_url(str(url))
+
+    def hook(ctx: ExceptionContext) -> None:
+        kind = storage_fault(ctx.original_exception)
+        if kind == "disk I/O error" and where:  # SQLite says so of any failed write
+            kind = _probe(where) or kind
+        if kind is not None:
+            detail = _first_line(ctx.original_exception)
+            raise StorageError(storage_message(kind, where, detail)) from None
+
+    return hook
+
+
+def _probe(path: str) -> str | None:
+    """Which fault a file created beside ``path`` meets (e.g. "read-only file system")."""
+    try:
+        with tempfile.TemporaryFile(dir=os.path.dirname(path) or "."):
+            return None
+    except OSError as exc:
+        return storage_fault(exc)
 
 
 def _safe_url(url: str) -> str:

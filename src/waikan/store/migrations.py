@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, false, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.schema import CreateTable
 
 from waikan.store import schema
+from waikan.store.locks import store_lock
 
 Migration = Callable[[Connection], None]
 
@@ -64,6 +65,15 @@ def m009_queue(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.QUEUE_TABLES), checkfirst=True)
 
 
+def m010_llm_limits(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.LLM_LIMIT_TABLES), checkfirst=True)
+
+
+def m011_desk_metrics(conn: Connection) -> None:
+    schema.ix_outbox_destination_status.create(conn, checkfirst=True)
+    schema.ix_summary_findings_kind.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m001_initial", m001_initial),
     ("m002_dedupe", m002_dedupe),
@@ -74,26 +84,20 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m007_web", m007_web),
     ("m008_site_changes", m008_site_changes),
     ("m009_queue", m009_queue),
+    ("m010_llm_limits", m010_llm_limits),
+    ("m011_desk_metrics", m011_desk_metrics),
 )
-
-
-def _lock(conn: Connection) -> None:
-    """Serialize migrators: several processes may open a fresh database at once."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7406153)")
-    else:
-        # A write statement takes SQLite's write lock until commit; others wait (busy_timeout).
-        conn.execute(delete(schema.migrations).where(false()))
 
 
 def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations inside the caller's transaction; return their names."""
+    # Serialize migrators: several processes may open a fresh database at once.
     if conn.dialect.name == "postgresql":
         # Before the CREATE: concurrent CREATE TABLE IF NOT EXISTS races on PostgreSQL.
-        _lock(conn)
+        store_lock(conn, "migrations")
     conn.execute(CreateTable(schema.migrations, if_not_exists=True))
     if conn.dialect.name != "postgresql":
-        _lock(conn)
+        store_lock(conn, "migrations")  # SQLite's lock is a write to that table
     done = set(conn.scalars(select(schema.migrations.c.name)))
     applied = []
     for name, fn in MIGRATIONS:

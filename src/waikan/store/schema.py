@@ -385,6 +385,12 @@ ix_posts_created = Index("ix_posts_created", posts.c.created_at)
 ix_articles_updated = Index("ix_articles_updated", articles.c.updated_at)
 ix_posts_updated = Index("ix_posts_updated", posts.c.updated_at)
 
+# -- /metrics (m011_desk_metrics): each scrape groups these; covering indexes, no table scans --
+ix_outbox_destination_status = Index(
+    "ix_outbox_destination_status", outbox.c.destination, outbox.c.status
+)
+ix_summary_findings_kind = Index("ix_summary_findings_kind", summary_findings.c.kind)
+
 # -- distributed runs (m009_queue): messages a worker could not run ---------------------
 # Undecodable bodies, unknown task names and invalid arguments land here, not in a
 # retry loop; ``waikan status`` shows them.
@@ -409,3 +415,32 @@ host_turns = Table(
 )
 
 QUEUE_TABLES = (dead_letters, host_turns)
+
+# -- shared model limits (m010_llm_limits): every worker's sends and budget holds --------
+# One row per request sent to a model (``key``: the endpoint and model), kept for the
+# rate window, so requests and tokens per minute hold across all workers together.
+llm_sends = Table(
+    "llm_sends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(300), nullable=False),
+    Column("sent_at", Float, nullable=False),  # epoch seconds
+    Column("tokens", Integer, nullable=False),
+    Index("ix_llm_sends_key_sent", "key", "sent_at"),
+)
+
+# Budget room held for a request in flight; deleted when its spend is recorded (in the
+# same transaction) or it fails. A dead worker's hold stops counting at ``expires``.
+llm_holds = Table(
+    "llm_holds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", String(10), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("expires", Float, nullable=False),  # epoch seconds, renewed while alive
+    Index("ix_llm_holds_day", "day"),
+)
+
+LLM_LIMIT_TABLES = (llm_sends, llm_holds)

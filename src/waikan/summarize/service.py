@@ -11,8 +11,10 @@ For each article, in order:
    problems listed, and a second failure goes to ``needs_review`` with its
    findings stored — never to ``summarized``.
 
-Articles run on ``llm.concurrency`` threads; the first error that dooms the
-rest (endpoint down, key rejected, budget spent) stops new work.
+At most ``llm.concurrency`` requests are at the model at once, on twice as many
+threads: while some wait for answers, others check answers and write the store,
+so the endpoint is kept as busy as the setting allows. The first error that
+dooms the rest (endpoint down, key rejected, budget spent) stops new work.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from waikan.errors import SummarizeError, WaikanError
+from waikan.errors import StorageError, SummarizeError, WaikanError
 from waikan.models import Status, Summary
 from waikan.store import ArticleRecord, Store, body_sha256, schema
 from waikan.summarize import backend_for
@@ -38,9 +41,10 @@ from waikan.summarize.budget import Budget, BudgetExceeded
 from waikan.summarize.glossary import Entry, Glossary, Hit, builtin, read_file
 from waikan.summarize.glossary_store import user_entries
 from waikan.summarize.guard import Article, Finding, check
+from waikan.summarize.limits import shared as shared_limits
 from waikan.summarize.openai_compat import EndpointDown, KeyRejected, OpenAICompatBackend
 from waikan.summarize.prompt import load_prompt
-from waikan.summarize.tokens import count_messages, count_tokens
+from waikan.summarize.tokens import count_messages, count_tokens, warm_up
 
 if TYPE_CHECKING:
     from waikan.config import Config
@@ -50,6 +54,7 @@ __all__ = ["Outcome", "Summarizer", "load_glossary", "user_entries"]
 
 MAX_GLOSSARY_LINES = 30
 _STOPPERS = (EndpointDown, KeyRejected, BudgetExceeded)
+_THREADS_PER_REQUEST = 2
 
 
 @dataclass(frozen=True)
@@ -85,12 +90,23 @@ class Summarizer:
         self.backend = backend or backend_for(ws.config)
         self.glossary = load_glossary(self.store, ws.config)
         self.budget = Budget(self.store, ws.config)
+        if isinstance(self.backend, OpenAICompatBackend):  # RPM/TPM across all workers
+            warm_up()  # the tokenizer, once, before the worker threads count tokens
+            b = self.backend
+            b.limiter = shared_limits(b.limiter, self.store, b.base_url, b.model)
         self.min_han = int(ws.config["summarize.min_han"])
         self.max_han = int(ws.config["summarize.max_han"])
         self.context_tokens = int(ws.config["llm.context_tokens"])
         self.concurrency = int(ws.config["llm.concurrency"])
         self._inflight: dict[str, threading.Lock] = {}
         self._inflight_lock = threading.Lock()
+        self._last_hits = threading.local()
+        # SQLite takes one writer at a time and makes the others sleep and poll (1, 2, 5 …
+        # 100 ms): with 16 threads that waiting cost more than the writes. Writers of this
+        # process queue on a lock instead; PostgreSQL writers need no such queue.
+        sqlite = self.store.engine.dialect.name == "sqlite"
+        self._writes: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        self._requests = threading.BoundedSemaphore(self.concurrency)  # at the model
         self.stop: WaikanError | None = None
 
     # -- many articles ---------------------------------------------------------------
@@ -115,6 +131,10 @@ class Summarizer:
                     if first:
                         on_error(article, exc)
                 return
+            except StorageError as exc:
+                with lock:
+                    self.stop = self.stop or exc
+                raise  # a full or read-only store: the run stops with this one error
             except WaikanError as exc:
                 with lock:
                     on_error(article, exc)
@@ -126,8 +146,19 @@ class Summarizer:
             for article in articles:
                 work(article)
             return
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="summarize") as pool:
-            for future in [pool.submit(work, a) for a in articles]:
+
+        def work_group(group: list[ArticleRecord]) -> None:
+            for article in group:
+                work(article)
+
+        # Copies of one body run one after the other on one thread: the copies then come
+        # from the cache without holding a thread blocked while the first is at the model.
+        groups: dict[str, list[ArticleRecord]] = {}
+        for a in articles:
+            groups.setdefault(a.body_sha256 or body_sha256(a.paragraphs), []).append(a)
+        threads = self.concurrency * _THREADS_PER_REQUEST
+        with ThreadPoolExecutor(threads, thread_name_prefix="summarize") as pool:
+            for future in [pool.submit(work_group, g) for g in groups.values()]:
                 future.result()
 
     # -- one article ---------------------------------------------------------------------
@@ -136,7 +167,7 @@ class Summarizer:
             self.store.set_status(article.id, Status.FAILED, "empty_article")
             raise SummarizeError(f"article {article.id} has no text to summarize (empty article)")
         text = Article.of(article.title, article.caption, article.paragraphs, article.published)
-        hits = self.glossary.find(text.text)
+        hits = self._hits(text.text)
         request = SummaryRequest(
             title=article.title,
             source=article.source_name,
@@ -153,7 +184,8 @@ class Summarizer:
             cached = self._cache_get(key)
             if cached is not None:
                 summary, findings = cached
-                self.budget.record(summary.model or backend.model, 0, 0, cached=True)
+                with self._writes:
+                    self.budget.record(summary.model or backend.model, 0, 0, cached=True)
                 return self._store(article, summary, findings, calls=0, cached=True)
             summary, calls = self._call(backend, request)
             findings = self._check(summary, text, hits)
@@ -162,8 +194,17 @@ class Summarizer:
                 summary, more = self._call(backend, retry)
                 calls += more
                 findings = self._check(summary, text, hits)
-            self._cache_put(key, summary, findings)
-            return self._store(article, summary, findings, calls=calls)
+            return self._store(article, summary, findings, calls=calls, cache=key)
+
+    def _hits(self, text: str) -> list[Hit]:
+        """Glossary hits, kept for the thread's last text: copies of a body run right after
+        it on the same thread (see run), and their cache key needs the same hits."""
+        last = getattr(self._last_hits, "value", None)
+        if last is not None and last[0] == text:
+            return list(last[1])
+        hits = self.glossary.find(text)
+        self._last_hits.value = (text, hits)
+        return list(hits)
 
     def _check(self, summary: Summary, text: Article, hits: list[Hit]) -> tuple[Finding, ...]:
         return tuple(
@@ -188,15 +229,20 @@ class Summarizer:
             notes, calls = self._map(backend, request)
             request = replace(request, paragraphs=tuple(notes))
         messages = backend.messages(request)
-        hold = self.budget.reserve(backend.model, count_messages(messages), backend.max_tokens)
+        tokens = count_messages(messages)
+        with self._writes:
+            hold = self.budget.reserve(backend.model, tokens, backend.max_tokens)
         try:
-            summary = backend.summarize(request)
+            with self._requests:
+                summary = backend.summarize(request)
         except BaseException:
-            self.budget.release(hold)
+            with self._writes:
+                self.budget.release(hold)
             raise
-        self.budget.record(
-            summary.model or backend.model, summary.tokens_in, summary.tokens_out, hold=hold
-        )
+        with self._writes:
+            self.budget.record(
+                summary.model or backend.model, summary.tokens_in, summary.tokens_out, hold=hold
+            )
         return summary, calls + 1
 
     def _map(self, backend: OpenAICompatBackend, request: SummaryRequest) -> tuple[list[str], int]:
@@ -212,13 +258,18 @@ class Summarizer:
                 article="\n\n".join(chunk),
                 part=f"{i}/{len(chunks)}",
             )
-            hold = self.budget.reserve(backend.model, count_messages(messages), backend.max_tokens)
+            tokens = count_messages(messages)
+            with self._writes:
+                hold = self.budget.reserve(backend.model, tokens, backend.max_tokens)
             try:
-                content, model, tin, tout = backend.complete(messages)
+                with self._requests:
+                    content, model, tin, tout = backend.complete(messages)
             except BaseException:
-                self.budget.release(hold)
+                with self._writes:
+                    self.budget.release(hold)
                 raise
-            self.budget.record(model, tin, tout, hold=hold)
+            with self._writes:
+                self.budget.record(model, tin, tout, hold=hold)
             notes.append(content.strip())
         return notes, len(chunks)
 
@@ -231,13 +282,23 @@ class Summarizer:
         *,
         calls: int,
         cached: bool = False,
+        cache: str | None = None,
     ) -> Outcome:
+        """Store the summary and, under the key ``cache``, the answer for later copies: one
+        transaction (a write transaction is the expensive part of an article on SQLite)."""
         status = Status.NEEDS_REVIEW if findings else Status.SUMMARIZED
-        self.store.add_summary(
-            article.id, summary, status=status, findings=[(f.kind, f.message) for f in findings]
-        )
-        updated = self.store.article(article.id)
-        assert updated is not None
+        with self._writes, self.store.engine.begin() as c:
+            if cache is not None:
+                _cache_put(c, cache, summary, findings)
+            self.store.add_summary(
+                article.id,
+                summary,
+                status=status,
+                findings=[(f.kind, f.message) for f in findings],
+                conn=c,
+            )
+        # What add_summary changed of the article; no read back.
+        updated = replace(article, status=status.value, reason=None)
         return Outcome(updated, tuple(findings), calls, cached)
 
     def _key_lock(self, key: str) -> threading.Lock:
@@ -262,24 +323,24 @@ class Summarizer:
         findings = tuple(Finding(k, m) for k, m in (row.findings or []))
         return summary, findings
 
-    def _cache_put(self, key: str, summary: Summary, findings: Sequence[Finding]) -> None:
-        values: dict[str, Any] = {
-            "key": key,
-            "backend": summary.backend,
-            "model": summary.model,
-            "prompt_version": summary.prompt_version,
-            "paragraphs": list(summary.paragraphs),
-            "title_zh": summary.title_zh,
-            "tokens_in": summary.tokens_in,
-            "tokens_out": summary.tokens_out,
-            "findings": [[f.kind, f.message] for f in findings],
-            "created_at": datetime.now(UTC),
-        }
-        try:
-            with self.store.engine.begin() as c:
-                c.execute(insert(schema.summary_cache).values(**values))
-        except IntegrityError:
-            pass  # another worker cached the same story first: theirs is as good
+
+def _cache_put(c: Connection, key: str, summary: Summary, findings: Sequence[Finding]) -> None:
+    """Cache an answer; when another worker cached the same story first, theirs is kept."""
+    values: dict[str, Any] = {
+        "key": key,
+        "backend": summary.backend,
+        "model": summary.model,
+        "prompt_version": summary.prompt_version,
+        "paragraphs": list(summary.paragraphs),
+        "title_zh": summary.title_zh,
+        "tokens_in": summary.tokens_in,
+        "tokens_out": summary.tokens_out,
+        "findings": [[f.kind, f.message] for f in findings],
+        "created_at": datetime.now(UTC),
+    }
+    # INSERT … ON CONFLICT DO NOTHING: a failed INSERT would abort the whole transaction.
+    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+    c.execute(dialect.insert(schema.summary_cache).values(**values).on_conflict_do_nothing())
 
 
 def _prompt_names(hits: list[Hit]) -> tuple[tuple[str, str], ...]:
