@@ -107,6 +107,13 @@ def test_sources_health_and_actions(tmp_path: Path) -> None:
         page = admin.get("/desk/sources").text
         assert f"/desk/sources/{fid}/resume" in page and f"/desk/sources/{fid}/pause" not in page
         assert "已暂停" in _rows(page)[feed][3]
+        # `waikan fetch --now` polls everything else but leaves a paused source alone
+        polls_before = srv.hits.count("/feed.xml")
+        fetch_stage(ws, everything=True)
+        assert srv.hits.count("/feed.xml") == polls_before
+        still = repo.get(str(fid))
+        assert still is not None and still.next_poll_at is not None
+        assert still.next_poll_at.year == 9999
 
         # resume: due again
         assert admin.post(f"/desk/sources/{fid}/resume", data={"csrf": csrf}).status_code == 303

@@ -403,6 +403,8 @@ async def _fetch_async(
                 due = list(run.sources.values())
             else:
                 due = run.repo.due()
+            if source_ids is None:  # a source paused on the desk waits, even for --now
+                due = [s for s in due if not s.setting("paused", False)]
             due.sort(key=lambda s: -int(s.setting("priority", 0) or 0))
             report.polls = list(await asyncio.gather(*(run.poll(s) for s in due)))
             pending = run.repo.discovered()
