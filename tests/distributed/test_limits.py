@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from tests.conftest import _CLEAN, ROOT
+from tests.conftest import _CLEAN, ROOT, SQLITE_ONLY
 from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, waikan
 from tests.servers.feeds import ago, corpus_pages, rss
 from tests.servers.openai_server import FakeLLM, estimate_tokens, message_text
@@ -219,6 +219,7 @@ def test_model_limit_holds_across_four_processes(pg_url: str, limit: str) -> Non
     assert min(bursts) < WINDOW, bursts
 
 
+@SQLITE_ONLY  # it needs a real SQLite store beside the PostgreSQL one
 def test_share_only_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     from waikan.store import open_store
     from waikan.summarize.limits import RateLimiter, SharedRateLimiter, shared

@@ -7,11 +7,11 @@ WARC file on disk), through the real CLI and a real SQLite store.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from tests.conftest import assert_one_line_error
 from tests.servers.feeds import Served, ago, corpus_pages, raw, routes_for, rss
 from tests.servers.pages import PageServer, redirect
@@ -21,6 +21,7 @@ from waikan.extract import extract
 from waikan.models import Extracted, Status
 from waikan.sources.article import SourcePolicy
 from waikan.sources.repo import SourceRecord
+from waikan.store import open_store
 
 ENV = {
     "WAIKAN_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
@@ -30,11 +31,18 @@ ENV = {
 
 
 def stored(home: Path) -> dict[str, dict[str, Any]]:
-    """Article rows by URL, straight from the SQLite file."""
-    with sqlite3.connect(home / "waikan.db") as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute("select url, status, reason, language, paragraphs from articles")
-        return {r["url"]: dict(r) | {"paragraphs": json.loads(r["paragraphs"])} for r in rows}
+    """Article rows by URL, from the workspace's store (its database in pg mode)."""
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")
+    try:
+        with store.engine.connect() as c:
+            q = text("select url, status, reason, language, paragraphs from articles")
+            rows = c.execute(q).mappings().all()
+    finally:
+        store.close()
+    def paras(v: Any) -> Any:  # a JSON column: text on SQLite, decoded on PostgreSQL
+        return json.loads(v) if isinstance(v, str) else v
+
+    return {r["url"]: dict(r) | {"paragraphs": paras(r["paragraphs"])} for r in rows}
 
 
 def add_feed(waikan, srv: PageServer, paths: list[str], *args: str) -> None:  # type: ignore[no-untyped-def]
