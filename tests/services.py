@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -172,10 +173,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL 15 server for the whole session."""
-    root = Path(tempfile.mkdtemp(prefix="waikan-pg-"))
+@contextmanager
+def throwaway_pg(prefix: str = "waikan-pg-") -> Iterator[PgServer]:
+    """A PostgreSQL 15 server in a temporary folder, removed with it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     server = PgServer(root)
     server.start()
     try:
@@ -183,6 +184,13 @@ def pg_server() -> Iterator[PgServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL 15 server for the whole session."""
+    with throwaway_pg() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,9 @@ for writing, so that is the only way a store goes read-only under a running waik
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -29,7 +27,7 @@ from tests.conftest import _CLEAN, DATA, ROOT, Result, assert_one_line_error
 from tests.servers.feeds import Served, ago, corpus_pages, raw, rss
 from tests.servers.openai_server import FakeLLM
 from tests.servers.pages import PageServer
-from tests.services import PgServer
+from tests.services import PgServer, throwaway_pg
 
 PAGES = 120  # ~80 kB each once compressed: a 2 MB disk holds about 20
 SETTLED = ("discovered", "failed")  # the statuses that have no raw page
@@ -266,14 +264,8 @@ def test_read_only_remount_mid_run_then_resume(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def own_pg() -> Iterator[PgServer]:
     """A server of this module's own: ALTER SYSTEM must not reach other tests' databases."""
-    root = Path(tempfile.mkdtemp(prefix="waikan-pg-ro-"))
-    server = PgServer(root)
-    server.start()
-    try:
+    with throwaway_pg("waikan-pg-ro-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def pg_admin(server: PgServer, sql: str) -> None:
