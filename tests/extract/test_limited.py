@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,8 +43,50 @@ def test_over_the_byte_cap_is_too_large() -> None:
     assert extract_limited(PAGE, max_bytes=1000).reject_reason == "too_large"
 
 
-def test_deadline_is_timeout() -> None:
-    assert extract_limited(PAGE, timeout=0.001).reject_reason == "timeout"
+COSTLY = b"<html><body>" + b"<p>word</p>" * 100_000  # seconds of CPU in trafilatura
+
+
+def test_cpu_time_is_timeout_and_wall_time_has_slack() -> None:
+    """RLIMIT_CPU rejects a page that computes too long; the wall clock, at twice the
+    limit plus a second, only catches a waiting worker, so a busy machine rejects nothing."""
+    assert extract_limited(COSTLY, timeout=1).reject_reason == "timeout"
+    assert extract_limited(PAGE, url=URL, timeout=0.001) == extract(PAGE, url=URL)
+
+
+@pytest.mark.parametrize(
+    ("sig", "verdict"), [(signal.SIGSEGV, "error"), (signal.SIGKILL, "memory")]
+)
+def test_a_crash_is_an_error_and_a_kill_is_memory(sig: int, verdict: str) -> None:
+    """Only the OOM killer's SIGKILL says "memory" (a permanent rejection); a worker that
+    crashed otherwise is an extraction error, not a verdict on the page."""
+    extract_limited(PAGE, url=URL)  # an idle worker, the next one taken
+    pid = _POOL.idle[-1].process.pid
+    assert pid is not None
+    killer = threading.Timer(0.5, os.kill, (pid, sig))
+    killer.start()
+    try:
+        if verdict == "error":
+            with pytest.raises(ExtractError, match="exited with code -11"):
+                extract_limited(COSTLY, timeout=300)
+        else:
+            assert extract_limited(COSTLY, timeout=300).reject_reason == verdict
+    finally:
+        killer.cancel()
+    assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)  # a fresh worker
+
+
+def test_a_forked_child_extracts_with_its_own_fork_server() -> None:
+    """The parent's fork server is not the child's: multiprocessing would waitpid on it."""
+    extract_limited(PAGE, url=URL)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            code = 0 if extract_limited(PAGE, url=URL) == extract(PAGE, url=URL) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_memory_ceiling_is_memory() -> None:
@@ -78,8 +123,7 @@ def test_worker_is_reused_and_replaced_once_a_limit_killed_it() -> None:
     first = {w.process.pid for w in _POOL.idle}
     assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)
     assert {w.process.pid for w in _POOL.idle} == first  # the same process, again idle
-    costly = b"<html><body>" + b"<p>word</p>" * 100_000
-    assert extract_limited(costly, timeout=1).reject_reason == "timeout"
+    assert extract_limited(COSTLY, timeout=1).reject_reason == "timeout"
     assert extract_limited(PAGE, url=URL) == extract(PAGE, url=URL)
     assert len(_POOL.idle) == 1 and {w.process.pid for w in _POOL.idle} != first
 

@@ -23,6 +23,7 @@ read from the ``extract.*`` settings.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -275,21 +276,55 @@ class _Pool:
 _POOL = _Pool()
 
 
+def _forget_fork_server() -> None:
+    """In a forked child, the parent's fork server is not ours: multiprocessing would
+    ``waitpid`` on it and fail (ChildProcessError), so the child starts its own."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is None:
+        return
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:  # our copy of the parent's keep-alive pipe
+        with contextlib.suppress(OSError):
+            os.close(alive)
+    server._forkserver_address = None
+    server._forkserver_alive_fd = None
+    server._forkserver_pid = None
+    server._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_fork_server)
+
+
 def _in_worker(
     html: bytes | str, kwargs: dict[str, Any], timeout: float, memory_mb: int
 ) -> tuple[str, Any]:
+    cpu = max(1, math.ceil(timeout))
     worker = _POOL.take()
     try:
-        worker.conn.send((html, kwargs, max(1, math.ceil(timeout)), memory_mb * 2**20))
-        if not worker.conn.poll(timeout):
+        try:
+            worker.conn.send((html, kwargs, cpu, memory_mb * 2**20))
+        except OSError:  # it died while idle (not this page's doing): one fresh worker
+            worker.kill()
+            worker = _Worker()
+            worker.conn.send((html, kwargs, cpu, memory_mb * 2**20))
+        # RLIMIT_CPU stops a page that computes too long; the wall clock, with slack for
+        # a busy machine, only catches one that waits, so load alone rejects nothing.
+        if not worker.conn.poll(2 * timeout + 1):
             worker.kill()
             return (TIMEOUT, None)
         kind, value, retire = worker.conn.recv()
-    except (EOFError, OSError):  # killed by its limits before it could answer
+    except (EOFError, OSError):  # killed before it could answer
         worker.process.join(5)
         died = worker.process.exitcode
         worker.kill()
-        return (TIMEOUT, None) if died == -signal.SIGXCPU else (MEMORY, None)
+        if died == -signal.SIGXCPU:
+            return (TIMEOUT, None)
+        if died == -signal.SIGKILL:  # the kernel's OOM killer
+            return (MEMORY, None)
+        # a crash is a failure to report, not a verdict on the page
+        return ("error", f"the extraction worker exited with code {died}")
     except BaseException:
         worker.kill()
         raise
