@@ -8,6 +8,7 @@ The stale writer gets 409 and its text back; what the other wrote stays.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from tests.render.site_support import summary
-from tests.web.support import PASSWORD, add_post, client, desk, serve_process, workspace
+from tests.servers.openai_server import FakeLLM
+from tests.web.support import PASSWORD, add_post, client, desk, login, serve_process, workspace
+from tests.web.test_actions import ANSWER
 
 from waikan.errors import ConflictError, WaikanError
 from waikan.models import Status
@@ -213,3 +216,174 @@ def test_approve_names_the_status_a_concurrent_reject_left(
         assert found is not None and found.status == Status.REJECTED.value
     finally:
         ws.close()
+
+
+# -- regenerate: the model call runs outside any transaction -------------------------------
+
+EDITED = "甲在模型作答时保存的版本。\n\n第二段。"
+
+
+def _llm_home(tmp_path: Path, store_url: str, llm: FakeLLM) -> Path:
+    """:func:`_home` with the loopback model (its key read from a file, never literal)."""
+    home = _home(tmp_path, store_url)
+    (home / "llm.key").write_text(llm.api_key, encoding="utf-8")
+    with (home / "waikan.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            f'\n[llm]\nbase_url = "{llm.url}"\nmodel = "{llm.model}"\n'
+            'api_key = {"$file" = "llm.key"}\n'
+        )
+    return home
+
+
+def _two_editors(home: Path) -> tuple[int, dict[str, str]]:
+    """One summarized post and API tokens of editors ``a`` and ``b``."""
+    ws = workspace(home)
+    try:
+        aid = add_post(ws, 1)
+        for name in ("a", "b"):
+            accounts.add_user(ws.store, name, "editor", PASSWORD)
+        return aid, {name: accounts.issue_token(ws.store, name) for name in ("a", "b")}
+    finally:
+        ws.close()
+
+
+def _spent_calls(rows: list[dict[str, Any]]) -> int:
+    return sum(int(str(r["calls"])) for r in rows if r["table"] == "llm_spend")
+
+
+def _actions(rows: list[dict[str, Any]]) -> list[tuple[object, object]]:
+    return [(r["actor"], r["action"]) for r in rows if r["table"] == "audit_log"]
+
+
+def _bearer(base: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=60)
+
+
+def test_regenerate_on_a_stale_revision_calls_no_model(tmp_path: Path, store_url: str) -> None:
+    """B's page (and API) regenerate on the revision before A's edit: 409, and no call."""
+    with FakeLLM(api_key="sk-desk", model="m", answer=ANSWER) as llm:
+        home = _llm_home(tmp_path, store_url, llm)
+        aid, tokens = _two_editors(home)
+        with (
+            serve_process(home) as one,
+            serve_process(home) as two,
+            _bearer(one, tokens["a"]) as a,
+            _bearer(two, tokens["b"]) as b,
+            httpx.Client(base_url=two, timeout=60) as page,
+        ):
+            path = f"/desk/api/v1/articles/{aid}"
+            csrf = login(page, "b")
+            html = page.get(f"/desk/articles/{aid}").text
+            form = re.search(r'/regenerate".*?name="revision" value="([0-9]+)"', html)
+            assert form is not None, html
+            seen = int(form.group(1))
+            r = a.post(f"{path}/edit", json={"text": EDITED, "revision": seen})
+            assert r.status_code == 200, r.text
+            stale = page.post(
+                f"/desk/articles/{aid}/regenerate", data={"csrf": csrf, "revision": str(seen)}
+            )
+            assert stale.status_code == 409 and 'class="conflict"' in stale.text, stale.text
+            stale = b.post(f"{path}/regenerate", json={"revision": seen})
+            assert stale.status_code == 409, stale.text
+            assert stale.json()["revision"] == seen + 1
+            assert llm.calls == 0  # checked before the call: nothing spent on a stale page
+            assert b.get(path).json()["summary"][0] == "甲在模型作答时保存的版本。"
+            # on the revision B now sees, the model's answer replaces A's text
+            done = b.post(f"{path}/regenerate", json={"revision": seen + 1})
+            assert done.status_code == 200, done.text
+            assert done.json()["revision"] == seen + 2
+            assert a.get(path).json()["summary"][0].startswith("这篇报道描述了一则测试新闻")
+        assert llm.calls == 1
+    ws = workspace(home)
+    try:
+        rows = list(ws.store.dump())
+        assert _actions(rows)[-2:] == [("a", "edit-text"), ("b", "regenerate")]
+        assert _spent_calls(rows) == 1
+    finally:
+        ws.close()
+
+
+def test_an_edit_during_the_model_call_beats_regenerate(tmp_path: Path, store_url: str) -> None:
+    """A saves through one process while B's regenerate waits for the model in the other.
+
+    The model answers only after A's edit is stored, so the interleaving is exact:
+    B gets 409, A's text stays, the audit has A's edit and no regenerate, and the
+    call B made is still in the day's spend.
+    """
+    where: dict[str, Any] = {}
+    edited: list[httpx.Response] = []
+
+    def answer_after_an_edit(_body: dict[str, Any]) -> str:
+        if not edited:
+            with _bearer(where["one"], where["token"]) as a:
+                text = {"text": EDITED, "revision": where["rev"]}
+                edited.append(a.post(f"/desk/api/v1/articles/{where['aid']}/edit", json=text))
+        return ANSWER
+
+    with FakeLLM(api_key="sk-desk", model="m", answer=answer_after_an_edit) as llm:
+        home = _llm_home(tmp_path, store_url, llm)
+        aid, tokens = _two_editors(home)
+        with serve_process(home) as one, serve_process(home) as two, _bearer(two, tokens["b"]) as b:
+            path = f"/desk/api/v1/articles/{aid}"
+            rev = b.get(path).json()["revision"]
+            where.update(one=one, token=tokens["a"], rev=rev, aid=aid)
+            lost = b.post(f"{path}/regenerate", json={"revision": rev})
+            assert [r.status_code for r in edited] == [200], [r.text for r in edited]
+            assert lost.status_code == 409, lost.text
+            assert lost.json()["revision"] == rev + 1
+            seen = b.get(path).json()
+            assert seen["summary"] == ["甲在模型作答时保存的版本。", "第二段。"]
+            assert seen["revision"] == rev + 1 and seen["status"] == edited[0].json()["status"]
+        assert llm.calls == 1
+    ws = workspace(home)
+    try:
+        rows = list(ws.store.dump())
+        assert _actions(rows) == [("a", "edit"), ("a", "edit-text")]  # no regenerate
+        assert _spent_calls(rows) == 1  # the call was made: its spend counts
+        current = ws.store.current_summary(aid)
+        assert current is not None and current.backend == "editor"
+        assert len(ws.store.summaries_of(aid)) == 2  # the pipeline's and A's; no model answer
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("action", ["edit", "reject"])
+def test_regenerate_without_a_revision_swaps_on_the_one_it_read(
+    tmp_path: Path, store_url: str, action: str
+) -> None:
+    """No revision sent: the one read before the call is compared; a reject counts too."""
+    with FakeLLM(api_key="sk-desk", model="m", answer=ANSWER) as llm:
+        ws = workspace(_llm_home(tmp_path, store_url, llm))
+        try:
+            aid = add_post(ws, 1)
+
+            def b_acts_meanwhile(_body: dict[str, Any]) -> str:
+                if llm.calls == 1:
+                    if action == "edit":
+                        review.edit(ws, aid, EDITED, "b", revision=1)
+                    else:
+                        review.reject(ws, aid, "b", "wrong", revision=1)
+                return ANSWER
+
+            llm.answer = b_acts_meanwhile
+            with pytest.raises(ConflictError):
+                review.regenerate(ws, aid, "a")
+            assert llm.calls == 1
+            rows = list(ws.store.dump())
+            assert [who for who, what in _actions(rows) if what == "regenerate"] == []
+            assert _spent_calls(rows) == 1
+            found = ws.store.article(aid)
+            current = ws.store.current_summary(aid)
+            assert found is not None and current is not None
+            if action == "edit":
+                assert current.backend == "editor" and found.status != Status.REJECTED.value
+            else:
+                assert current.backend == "openai" and found.status == Status.REJECTED.value
+                assert not current.paragraphs[0].startswith("这篇报道描述了一则测试新闻")
+            # with nothing moving meanwhile the same call goes through and is audited
+            if action == "edit":
+                done = review.regenerate(ws, aid, "a", revision=2)
+                assert done.revision == 3 and llm.calls == 2
+                assert _actions(list(ws.store.dump()))[-1] == ("a", "regenerate")
+        finally:
+            ws.close()

@@ -1,4 +1,4 @@
-"""Editor actions: approve, reject, edit, unpublish — each one audited.
+"""Editor actions: approve, reject, edit, regenerate, unpublish — each one audited.
 
 The CLI and the web desk call the same functions, so the rules live here
 once: what statuses an action applies to, what the audit log records (who,
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from waikan.errors import ConflictError, PublishError, UsageError, WaikanError
 from waikan.models import Status, Summary
 from waikan.plugins import registry
@@ -24,7 +26,15 @@ from waikan.store import ArticleRecord
 from waikan.summarize.base import fullwidth_punctuation, split_paragraphs
 from waikan.workspace import Workspace
 
-__all__ = ["approve", "edit", "editor_gate", "guard_findings", "reject", "unpublish"]
+__all__ = [
+    "approve",
+    "edit",
+    "editor_gate",
+    "guard_findings",
+    "regenerate",
+    "reject",
+    "unpublish",
+]
 
 
 def editor_gate(ws: Workspace) -> bool:
@@ -187,6 +197,39 @@ def edit(
             after={"summary": paragraphs, "findings": findings},
         )
     return EditResult(status.value, seen + 1, findings)
+
+
+def regenerate(ws: Workspace, article_id: int, who: str, revision: int | None = None) -> EditResult:
+    """A fresh summary from the model in place of the current one (one call, in the budget).
+
+    The call runs outside any transaction, so the revision is checked twice: before
+    it (a stale one costs no call) and where the answer is stored (compare-and-swap,
+    with the status too): an edit, reject or other regenerate that landed during the
+    call wins, the answer is dropped with :class:`ConflictError`, and its spend stays
+    recorded. Without ``revision`` the one read here is compared.
+    """
+    from waikan.summarize.service import Summarizer
+
+    seen = ws.store.revision(article_id)  # first: a change after this read fails the swap
+    a = _article(ws, article_id)
+    if revision is not None and revision != seen:
+        raise ConflictError(a.id, seen)
+    before = ws.store.current_summary(a.id)
+
+    def audit(c: Connection, after: Summary) -> None:
+        outbox.audit(
+            c,
+            actor=who,
+            action="regenerate",
+            article_id=a.id,
+            before={"summary": list(before.paragraphs)} if before else None,
+            after={"summary": list(after.paragraphs)},
+        )
+
+    outcome = Summarizer(ws).summarize(
+        a, expect_revision=seen, expect_status=(a.status,), then=audit
+    )
+    return EditResult(outcome.article.status, seen + 1, [str(f) for f in outcome.findings])
 
 
 def unpublish(

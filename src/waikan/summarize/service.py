@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +163,24 @@ class Summarizer:
                 future.result()
 
     # -- one article ---------------------------------------------------------------------
-    def summarize(self, article: ArticleRecord) -> Outcome:
+    def summarize(
+        self,
+        article: ArticleRecord,
+        *,
+        expect_revision: int | None = None,
+        expect_status: Sequence[str] | None = None,
+        then: Callable[[Connection, Summary], None] | None = None,
+    ) -> Outcome:
+        """One article's summary, stored.
+
+        ``expect_revision``/``expect_status`` are compared and swapped where the answer
+        is stored (:meth:`Store.add_summary`), since the model call runs outside any
+        transaction: a desk regenerate must not replace an edit that landed meanwhile.
+        ``then`` writes in that same transaction (the regenerate's audit row).
+        """
+        store = partial(
+            self._store, expect_revision=expect_revision, expect_status=expect_status, then=then
+        )
         if not any(p.strip() for p in article.paragraphs):
             self.store.set_status(article.id, Status.FAILED, "empty_article")
             raise SummarizeError(f"article {article.id} has no text to summarize (empty article)")
@@ -178,7 +196,7 @@ class Summarizer:
         )
         backend = self.backend
         if not isinstance(backend, OpenAICompatBackend):
-            return self._store(article, backend.summarize(request), (), calls=0)
+            return store(article, backend.summarize(request), (), calls=0)
         key = cache_key(article, backend.prompt.version, backend.model, hits)
         with self._key_lock(key):
             cached = self._cache_get(key)
@@ -186,7 +204,7 @@ class Summarizer:
                 summary, findings = cached
                 with self._writes:
                     self.budget.record(summary.model or backend.model, 0, 0, cached=True)
-                return self._store(article, summary, findings, calls=0, cached=True)
+                return store(article, summary, findings, calls=0, cached=True)
             summary, calls = self._call(backend, request)
             findings = self._check(summary, text, hits)
             if findings:
@@ -194,7 +212,7 @@ class Summarizer:
                 summary, more = self._call(backend, retry)
                 calls += more
                 findings = self._check(summary, text, hits)
-            return self._store(article, summary, findings, calls=calls, cache=key)
+            return store(article, summary, findings, calls=calls, cache=key)
 
     def _hits(self, text: str) -> list[Hit]:
         """Glossary hits, kept for the thread's last text: copies of a body run right after
@@ -283,6 +301,9 @@ class Summarizer:
         calls: int,
         cached: bool = False,
         cache: str | None = None,
+        expect_revision: int | None = None,
+        expect_status: Sequence[str] | None = None,
+        then: Callable[[Connection, Summary], None] | None = None,
     ) -> Outcome:
         """Store the summary and, under the key ``cache``, the answer for later copies: one
         transaction (a write transaction is the expensive part of an article on SQLite)."""
@@ -295,8 +316,12 @@ class Summarizer:
                 summary,
                 status=status,
                 findings=[(f.kind, f.message) for f in findings],
+                expect_revision=expect_revision,
+                expect_status=expect_status,
                 conn=c,
             )
+            if then is not None:
+                then(c, summary)
         # What add_summary changed of the article; no read back.
         updated = replace(article, status=status.value, reason=None)
         return Outcome(updated, tuple(findings), calls, cached)

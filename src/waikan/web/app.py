@@ -492,8 +492,9 @@ def perform(
     """One editor action through the publish module's functions (the CLI's own rules).
 
     ``revision`` (the post revision the editor saw; required for ``edit``) is
-    compared and swapped by the store in the action's transaction: a stale one is
-    a :class:`Conflict`, whichever process made the newer revision.
+    compared and swapped by the store in the action's transaction (regenerate: before
+    the model call and again when its answer is stored): a stale one is a
+    :class:`Conflict`, whichever process made the newer revision.
     """
     from waikan.publish import review
 
@@ -508,16 +509,17 @@ def perform(
         if action == "reject":
             reason = data.get("reason", "").strip()[:500] or None
             return {"status": review.reject(desk.ws, a.id, who, reason, revision)}
-        if action == "edit":
-            assert revision is not None
-            result = review.edit(desk.ws, a.id, data.get("text", ""), who, revision)
+        if action in ("edit", "regenerate"):
+            if action == "edit":
+                assert revision is not None
+                result = review.edit(desk.ws, a.id, data.get("text", ""), who, revision)
+            else:
+                result = review.regenerate(desk.ws, a.id, who, revision)
             return {
                 "status": result.status,
                 "revision": result.revision,
                 "findings": result.findings,
             }
-        if action == "regenerate":
-            return _regenerate(desk, user, a.id)
         if action == "unpublish":
             errors = review.unpublish(desk.ws, a.id, who, revision=revision)
             if errors:
@@ -547,29 +549,6 @@ class Conflict(DeskError):
     def __init__(self, revision: int, message: str) -> None:
         super().__init__(409, message)
         self.revision = revision
-
-
-def _regenerate(desk: Desk, user: User, article_id: int) -> dict[str, Any]:
-    """One fresh model call for the article, spent against the daily budget."""
-    from waikan.publish import outbox
-    from waikan.summarize.service import Summarizer
-
-    a = desk.store.article(article_id)
-    assert a is not None
-    before = desk.store.current_summary(a.id)
-    outcome = Summarizer(desk.ws).summarize(a)
-    after = desk.store.current_summary(a.id)
-    with desk.store.engine.begin() as c:
-        outbox.audit(
-            c,
-            actor=user.name,
-            action="regenerate",
-            article_id=a.id,
-            before={"summary": list(before.paragraphs)} if before else None,
-            after={"summary": list(after.paragraphs)} if after else None,
-        )
-    found = desk.store.article(a.id)
-    return {"status": found.status if found else "", "detail": str(getattr(outcome, "status", ""))}
 
 
 def _publish_now(desk: Desk, user: User, article_id: int, revision: int | None) -> dict[str, Any]:

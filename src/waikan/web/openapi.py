@@ -17,7 +17,11 @@ _REVISION = {
     "type": "integer",
     "minimum": 0,
     "maximum": MAX_INT,
-    "description": "the post revision the editor saw; a stale one is answered 409",
+    "description": (
+        "the post revision the editor saw; a stale one is answered 409 (regenerate: "
+        "checked before the model call, and again when its answer is stored; an answer "
+        "that lost to a change made meanwhile is dropped with 409, its spend recorded)"
+    ),
 }
 _ONLY_REVISION = {"type": "object", "properties": {"revision": _REVISION}}
 _ERR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -208,7 +212,8 @@ def spec() -> dict[str, Any]:
                 },
             ),
             "/articles/{article_id}/regenerate": _action(
-                "A fresh summary from the model (one call, counted in the daily budget)", None
+                "A fresh summary from the model (one call, counted in the daily budget)",
+                _ONLY_REVISION,
             ),
             "/articles/{article_id}/publish": _action(
                 "Approve if needed and run one publishing pass now",
