@@ -26,7 +26,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from waikan.errors import FetchError
+from waikan.errors import OversizeError
+from waikan.fetch.errors import PermanentFetchError, TransientFetchError
 from waikan.fetch.guard import Guard, GuardedBackend, Resolver, SyncGuardedBackend
 from waikan.fetch.robots import RobotsCache
 
@@ -36,6 +37,7 @@ __all__ = [
     "Fetcher",
     "PermanentFetchError",
     "RobotsDisallowedError",
+    "RobotsUnavailableError",
     "TooLargeError",
     "TransientFetchError",
     "guarded_sync_transport",
@@ -49,20 +51,16 @@ FEED_ACCEPT = (
 )
 
 
-class TransientFetchError(FetchError):
-    """Worth retrying on a later run: the server was down, slow or busy."""
-
-
-class PermanentFetchError(FetchError):
-    """Retrying will not help (4xx, refused by the guard, a redirect loop)."""
-
-
-class TooLargeError(PermanentFetchError):
-    pass
+class TooLargeError(PermanentFetchError, OversizeError):
+    """A body over its cap (while streaming, or once decompressed: bombs stop at the cap)."""
 
 
 class RobotsDisallowedError(PermanentFetchError):
     pass
+
+
+class RobotsUnavailableError(TransientFetchError):
+    """robots.txt answered 5xx or was unreachable: everything is disallowed for a while."""
 
 
 @dataclass(frozen=True)
@@ -293,6 +291,10 @@ class Fetcher:
         rules = await self.robots.rules(url)
         if not rules.allowed(url, self.settings.user_agent):
             via = "" if url == requested else f"redirected to {url}, "
+            if rules.unavailable:
+                raise RobotsUnavailableError(
+                    f"{requested}: {via}robots.txt unavailable (5xx or unreachable), retry later"
+                )
             raise RobotsDisallowedError(f"{requested}: {via}disallowed by robots.txt")
         agent = self.settings.user_agent
         return max(delay, min(rules.crawl_delay(agent), self.settings.max_crawl_delay))

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpcore
 
 from waikan.errors import FetchError
+from waikan.fetch.errors import PermanentFetchError
 
 __all__ = [
     "BlockedAddressError",
@@ -47,8 +48,8 @@ _INET_ATON_FORM = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3
 _HINT = "set fetch.allow_private_networks = true to allow it"
 
 
-class BlockedAddressError(FetchError):
-    """The host is, or resolves to, an address the guard refuses."""
+class BlockedAddressError(PermanentFetchError):
+    """The host is, or resolves to, an address the guard refuses (retrying will not help)."""
 
 
 def check_scheme(url: str) -> None:
@@ -57,9 +58,9 @@ def check_scheme(url: str) -> None:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
-        raise FetchError(f"{url}: not a valid URL") from None
+        raise PermanentFetchError(f"{url}: not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
-        raise FetchError(f"{url}: only http and https URLs can be fetched")
+        raise PermanentFetchError(f"{url}: only http and https URLs can be fetched")
 
 
 def ip_literal(host: str) -> IPAddress | None:

@@ -1,13 +1,17 @@
-"""robots.txt, fetched once per origin per run and obeyed (RFC 9309).
+"""robots.txt, fetched once per origin and cached for a while, and obeyed (RFC 9309).
 
 A 4xx answer means "no rules"; a 5xx answer or an unreachable server means
-"assume everything is disallowed" for this run, as the RFC asks, so a site
-in trouble is not crawled harder.
+"assume everything is disallowed", as the RFC asks, so a site in trouble is
+not crawled harder. That verdict is cached briefly (``ERROR_TTL``) and marked
+``unavailable`` so callers treat it as transient: a long-lived worker re-reads
+the file, and the articles are retried rather than failed for good. Real
+rules are kept for ``RULES_TTL`` (the RFC's 24 h upper bound).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -16,6 +20,8 @@ from urllib.robotparser import RobotFileParser
 __all__ = ["Robots", "RobotsCache", "origin_of"]
 
 MAX_ROBOTS_BYTES = 512 * 1024
+RULES_TTL = 24 * 3600.0  # seconds a fetched robots.txt (or a 4xx: no rules) is trusted
+ERROR_TTL = 300.0  # seconds a 5xx/unreachable "disallow all" lasts before a re-read
 
 
 def origin_of(url: str) -> str:
@@ -29,6 +35,7 @@ class Robots:
 
     parser: RobotFileParser | None  # None: everything allowed
     disallow_all: bool = False
+    unavailable: bool = False  # disallow_all because of a 5xx/unreachable: transient
 
     def allowed(self, url: str, user_agent: str) -> bool:
         if self.disallow_all:
@@ -80,30 +87,44 @@ RobotsGetter = Callable[[str], Awaitable[tuple[int, bytes]]]
 class RobotsCache:
     """One :class:`Robots` per origin; concurrent first requests share one fetch."""
 
-    def __init__(self, getter: RobotsGetter) -> None:
+    def __init__(
+        self,
+        getter: RobotsGetter,
+        *,
+        rules_ttl: float = RULES_TTL,
+        error_ttl: float = ERROR_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._getter = getter
-        self._rules: dict[str, Robots] = {}
+        self.rules_ttl, self.error_ttl, self._clock = rules_ttl, error_ttl, clock
+        self._rules: dict[str, tuple[float, Robots]] = {}  # origin → (expires at, rules)
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def _fresh(self, origin: str) -> Robots | None:
+        hit = self._rules.get(origin)
+        return hit[1] if hit is not None and hit[0] > self._clock() else None
 
     async def rules(self, url: str) -> Robots:
         origin = origin_of(url)
-        if origin in self._rules:
-            return self._rules[origin]
+        if (found := self._fresh(origin)) is not None:
+            return found
         lock = self._locks.setdefault(origin, asyncio.Lock())
         async with lock:
-            if origin not in self._rules:
-                self._rules[origin] = await self._load(origin)
-        return self._rules[origin]
+            if (found := self._fresh(origin)) is None:
+                found = await self._load(origin)
+                ttl = self.error_ttl if found.unavailable else self.rules_ttl
+                self._rules[origin] = (self._clock() + ttl, found)
+        return found
 
     async def _load(self, origin: str) -> Robots:
         try:
             status, body = await self._getter(f"{origin}/robots.txt")
         except Exception:  # unreachable (RFC 9309 §2.3.1.4): assume complete disallow
-            return Robots(None, disallow_all=True)
+            return Robots(None, disallow_all=True, unavailable=True)
         if 400 <= status < 500:
             return Robots(None)
         if status >= 500:
-            return Robots(None, disallow_all=True)
+            return Robots(None, disallow_all=True, unavailable=True)
         parser = RobotFileParser()
         text = body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
         parser.parse(text.splitlines())

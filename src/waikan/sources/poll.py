@@ -329,10 +329,9 @@ class _Run:
                     http_status=200 if headers else None,
                     headers=headers,
                     source_id=source.id,
+                    status=status,
+                    reason=reason,
                 )
-                if status is not None:
-                    store.set_status(record.id, status, reason)
-                    record = store.article(record.id) or record
                 result.new += 1
                 self.stored(record)
         self.repo.mark_seen(source.id, key)

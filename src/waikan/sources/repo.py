@@ -295,7 +295,7 @@ class SourceRepo:
                     etag=etag,
                     last_modified=last_modified,
                     polls=schema.source_state.c.polls + 1,
-                    last_polled_at=now,
+                    last_polled_at=func.now(),  # the database's clock, as run.started
                     next_poll_at=now + timedelta(minutes=every_minutes),
                     last_status=status,
                     last_error=None,
@@ -311,7 +311,7 @@ class SourceRepo:
                 update(schema.source_state)
                 .where(schema.source_state.c.source_id == source.id)
                 .values(
-                    last_polled_at=now,
+                    last_polled_at=func.now(),
                     next_poll_at=now + timedelta(minutes=every_minutes),
                     last_status="error",
                     last_error=error,
@@ -353,7 +353,11 @@ class SourceRepo:
         return [Discovered(r[0], r[1], r[2], r[3]) for r in rows]
 
     def fail_attempt(self, article_id: int, error: str, max_attempts: int) -> bool:
-        """Count a transient failure; True (and the article ``failed``) once attempts run out."""
+        """Count a transient failure; True (and the article ``failed``) once attempts run out.
+
+        ``updated_at`` is the database's time: the coordinator compares it with its
+        run's start (``now()`` there), and workers' clocks may drift.
+        """
         fa = schema.fetch_attempts
         now = _now()
         with self.engine.begin() as c:
@@ -362,7 +366,10 @@ class SourceRepo:
                 attempts = 1
                 c.execute(
                     insert(fa).values(
-                        article_id=article_id, attempts=1, last_error=error, updated_at=now
+                        article_id=article_id,
+                        attempts=1,
+                        last_error=error,
+                        updated_at=func.now(),
                     )
                 )
             else:
@@ -370,7 +377,7 @@ class SourceRepo:
                 c.execute(
                     update(fa)
                     .where(fa.c.article_id == article_id)
-                    .values(attempts=attempts, last_error=error, updated_at=now)
+                    .values(attempts=attempts, last_error=error, updated_at=func.now())
                 )
             gave_up = attempts >= max_attempts
             c.execute(

@@ -275,9 +275,18 @@ class Store:
         http_status: int | None = None,
         headers: dict[str, str] | None = None,
         source_id: int | None = None,
+        status: Status | None = None,
+        reason: str | None = None,
     ) -> ArticleRecord:
-        """Store the raw page and its extraction in one transaction (all or nothing)."""
+        """Store the raw page and its extraction in one transaction (all or nothing).
+
+        ``status``/``reason`` override the extraction's verdict in the same insert, so a
+        row a source filter rejects is never visible (or left by a crash) as extracted.
+        """
         now = _now()
+        values = _extraction_values(extracted)
+        if status is not None:
+            values.update(status=status.value, reason=reason)
         with self._tx() as c:
             raw_id = self.save_raw(url, raw, status_code=http_status, headers=headers, conn=c)
             new_id = c.execute(
@@ -287,7 +296,7 @@ class Store:
                     raw_id=raw_id,
                     created_at=now,
                     updated_at=now,
-                    **_extraction_values(extracted),
+                    **values,
                 )
             ).inserted_primary_key[0]
         found = self.article(int(new_id))
