@@ -27,6 +27,20 @@ class FetchError(WaikanError):
     pass
 
 
+class OversizeError(WaikanError):
+    """An input over its byte cap (``fetch.max_bytes``): the input's own fault, not a
+    transient failure, so its article is ``rejected`` as ``too_large`` and never retried."""
+
+    @property
+    def reason(self) -> str:
+        """The article's ``reason``: the extraction's ``too_large`` code, then the detail."""
+        return f"too_large: {self}"
+
+
+class FileTooLargeError(InputError, OversizeError):
+    """A local file over ``fetch.max_bytes`` (as stored or once gunzipped)."""
+
+
 class ExtractError(WaikanError):
     pass
 

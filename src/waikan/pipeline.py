@@ -21,10 +21,17 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from waikan.dedupe.urls import canonicalize
-from waikan.errors import ExtractError, FetchError, InputError, WaikanError
+from waikan.errors import (
+    ExtractError,
+    FetchError,
+    FileTooLargeError,
+    InputError,
+    OversizeError,
+    WaikanError,
+)
 from waikan.extract.limited import extract_for
 from waikan.fetch import FetchSettings, fetch
-from waikan.models import Post, Status
+from waikan.models import Extracted, Post, Status
 from waikan.store import ArticleRecord, Store, SummaryRecord
 from waikan.summarize.variants import to_variant
 from waikan.workspace import Workspace
@@ -79,7 +86,9 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         if not path.is_file():
             raise InputError(f"{path}: not a file")
         if size > max_bytes and not path.name.endswith(".gz"):
-            raise InputError(f"{path}: {size:,} bytes is over fetch.max_bytes ({max_bytes:,})")
+            raise FileTooLargeError(
+                f"{path}: {size:,} bytes is over fetch.max_bytes ({max_bytes:,})"
+            )
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
     except FileNotFoundError:
@@ -93,7 +102,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{path}: broken gzip data: {exc}") from None
     if len(data) > max_bytes:
-        raise InputError(f"{path}: over fetch.max_bytes ({max_bytes:,}) once decompressed")
+        raise FileTooLargeError(f"{path}: over fetch.max_bytes ({max_bytes:,}) once decompressed")
     if not data.strip():
         raise InputError(f"{path}: empty file")
     return data
@@ -124,22 +133,40 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
         existing = ws.store.article_by_url(item)
         if existing is not None:
             return existing
-        got = fetch(
-            item,
-            max_bytes=max_bytes,
-            timeout=float(cfg["fetch.timeout"]),
-            user_agent=str(cfg["fetch.user_agent"]),
-            allow_private=bool(cfg["fetch.allow_private_networks"]),
-            max_redirects=int(cfg["fetch.max_redirects"]),
-            settings=FetchSettings.from_config(cfg),
-        )
+        try:
+            got = fetch(
+                item,
+                max_bytes=max_bytes,
+                timeout=float(cfg["fetch.timeout"]),
+                user_agent=str(cfg["fetch.user_agent"]),
+                allow_private=bool(cfg["fetch.allow_private_networks"]),
+                max_redirects=int(cfg["fetch.max_redirects"]),
+                settings=FetchSettings.from_config(cfg),
+            )
+        except OversizeError as exc:
+            return _too_large(ws, item, exc)
         raw, page_url, http_status, headers = got.content, got.url, got.status_code, got.headers
         url = item
     else:
-        raw = read_file(Path(item), max_bytes)
+        try:
+            raw = read_file(Path(item), max_bytes)
+        except OversizeError as exc:
+            return _too_large(ws, Path(item).resolve().as_uri(), exc)
         page_url = canonical_link(raw)
         url = canonicalize(page_url) if page_url else Path(item).resolve().as_uri()
     return store_page(ws, item, url, page_url, raw, http_status=http_status, headers=headers)
+
+
+def _too_large(ws: Workspace, url: str, exc: OversizeError) -> ArticleRecord:
+    """An input over ``fetch.max_bytes`` is a rejected article (as when fetched by a source).
+
+    None of its bytes are archived; adding it again finds the row instead of reading it.
+    """
+    existing = ws.store.article_by_url(url)
+    if existing is not None:
+        return existing
+    rejected = Extracted(None, None, None, None, (), url=url, reject_reason=exc.reason)
+    return ws.store.add_article(url, rejected, raw=b"")
 
 
 def store_page(
@@ -156,7 +183,8 @@ def store_page(
     existing = ws.store.article_by_url(url)
     if existing is not None:
         return existing
-    raw_id = ws.store.raw_by_sha256(hashlib.sha256(raw).hexdigest())
+    # No bytes are no page: an empty body must not match an oversize input's empty archive.
+    raw_id = ws.store.raw_by_sha256(hashlib.sha256(raw).hexdigest()) if raw else None
     if raw_id is not None and (same := ws.store.article_by_raw(raw_id)) is not None:
         return same
     try:

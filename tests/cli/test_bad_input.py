@@ -46,12 +46,20 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "binary", "huge", "broken_gz"])
+@pytest.mark.parametrize("kind", ["missing", "empty", "binary", "broken_gz"])
 def test_add_bad_file(waikan, home: Path, bad_files: dict[str, Path], kind: str) -> None:  # type: ignore[no-untyped-def]
     result = waikan("add", str(bad_files[kind]))
     assert_one_line_error(result)
     assert str(bad_files[kind].name) in result.err
     assert article_count(home) == 0
+
+
+def test_add_huge_file_is_rejected_too_large(waikan, home: Path, bad_files) -> None:  # type: ignore[no-untyped-def]
+    """Over fetch.max_bytes is a rejection (exit 3), as for a source's page, not an error."""
+    result = waikan("add", str(bad_files["huge"]))
+    assert result.code == 3 and result.err == "", result.err
+    assert "rejected:too_large: " in result.out and "huge.html: 209,715,200 bytes" in result.out
+    assert article_count(home) == 1
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "binary", "huge"])

@@ -8,6 +8,7 @@ the other sources go on; a source filter cannot backtrack catastrophically.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -91,6 +92,57 @@ def test_cpu_and_memory_limits_when_adding_pages(waikan) -> None:  # type: ignor
         assert fine.code == 0, fine.err
         assert json.loads(fine.out)["status"] == "extracted"
     assert {r["reason"] for r in rows(waikan).values()} == {"timeout", "memory", None}
+
+
+def test_add_over_fetch_max_bytes_is_rejected_too_large(waikan, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A file or URL over fetch.max_bytes: a ``too_large`` article, like any rejection of add."""
+    from waikan.store import open_store
+
+    env = ENV | {"WAIKAN_FETCH_MAX_BYTES": "100000"}
+    big = tmp_path / "big.html"
+    big.write_bytes(b"<html><body><p>" + b"word " * 30_000 + b"</p></body></html>")
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<p>" + b"a" * 10_000_000))
+    with PageServer({"/endless": endless, "/gz": gzip_bomb}) as srv:
+        added = {
+            name: waikan("add", "--json", str(item), env=env)
+            for name, item in [
+                ("big", big),
+                ("bomb", bomb),
+                ("endless", f"{srv.base}/endless"),
+                ("gz", f"{srv.base}/gz"),
+            ]
+        }
+        again = waikan("add", "--json", str(big), f"{srv.base}/gz", env=env)
+        hits = sorted(srv.hits)
+    details = {
+        "big": "150,033 bytes is over fetch.max_bytes (100,000)",
+        "bomb": "over fetch.max_bytes (100,000) once decompressed",
+        "endless": "response larger than fetch.max_bytes (100,000 bytes)",
+        "gz": "response larger than fetch.max_bytes (100,000 bytes)",
+    }
+    got = {}
+    for name, result in added.items():
+        assert result.code == 3 and result.err == "", (name, result.err)  # a rejection, no error
+        got[name] = json.loads(result.out)
+        assert got[name]["status"] == "rejected", got[name]
+        reason = got[name]["reason"]
+        assert reason.startswith("too_large: ") and details[name] in reason, reason
+    # adding them again finds the rows: the file is not read, the URL not fetched again
+    assert again.code == 3, again.err
+    assert [json.loads(line)["id"] for line in again.out.splitlines()] == [
+        got["big"]["id"],
+        got["gz"]["id"],
+    ]
+    assert hits == ["/endless", "/gz"]
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")  # or its database in pg mode
+    try:
+        articles = store.articles()
+        assert len(articles) == 4
+        for article in articles:  # none of their bytes archived
+            assert article.raw_id is not None and store.raw_content(article.raw_id) == b""
+    finally:
+        store.close()
 
 
 def test_endless_and_bomb_feeds_are_cut_and_other_sources_go_on(waikan) -> None:  # type: ignore[no-untyped-def]

@@ -255,7 +255,8 @@ def test_slow_page_times_out_and_stays_discovered(waikan) -> None:  # type: igno
     assert row["status"] == "discovered" and "timed out" in row["reason"]
 
 
-def test_endless_body_and_bombs_are_cut(waikan) -> None:  # type: ignore[no-untyped-def]
+def test_endless_body_and_bombs_are_cut_and_rejected_for_good(waikan, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """Over fetch.max_bytes is the page's fault: ``rejected``/``too_large``, never fetched again."""
     env = ENV | {"WAIKAN_FETCH_MAX_BYTES": "1000000", "WAIKAN_FETCH_RETRIES": "0"}
     routes = {"/endless": endless, "/gz": gzip_bomb, "/br": brotli_bomb, "/deflate": deflate_bomb}
     with PageServer(dict(routes)) as srv:
@@ -263,11 +264,24 @@ def test_endless_body_and_bombs_are_cut(waikan) -> None:  # type: ignore[no-unty
         srv.routes["/feed.xml"] = Served(rss(items), "application/rss+xml")
         assert add(waikan, f"{srv.base}/feed.xml", "--backfill", "9", env=env) == 0
         result = waikan("fetch", env=env)
-    assert result.code == 1
+        pages = sorted(h for h in srv.hits if h in routes)
+        again = waikan("fetch", "--now", env=env)
+        pages_again = sorted(h for h in srv.hits if h in routes)
+    assert result.code == 3 and result.err == "", result.err  # rejections, no errors
+    assert again.code == 0 and again.err == "", again.err
+    assert pages == sorted(routes) and pages_again == pages  # not retried
     state = {r["url"].rsplit("/", 1)[1]: (r["status"], r["reason"] or "") for r in rows(waikan)}
     assert set(state) == {"endless", "gz", "br", "deflate"}
     for name, (status, reason) in state.items():
-        assert status == "failed" and "larger than fetch.max_bytes" in reason, (name, reason)
+        assert status == "rejected", (name, status, reason)
+        assert reason.startswith("too_large: ") and "larger than fetch.max_bytes" in reason
+    from waikan.store import open_store
+
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")  # or its database in pg mode
+    try:
+        assert [a.raw_id for a in store.articles()] == [None] * 4  # nothing archived
+    finally:
+        store.close()
 
 
 def test_feed_cap_is_max_feed_bytes(waikan) -> None:  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ from typing import Any
 
 from waikan.errors import ExtractError, FetchError
 from waikan.extract.limited import Limits
-from waikan.fetch import Fetcher, PermanentFetchError, TransientFetchError
+from waikan.fetch import Fetcher, PermanentFetchError, TooLargeError, TransientFetchError
 from waikan.models import Extracted, Status
 from waikan.sources.filters import Filters
 from waikan.sources.repo import Discovered, SourceRecord, SourceRepo
@@ -184,6 +184,9 @@ async def fetch_article(
     try:
         with turn():
             got = await fetcher.get(item.url)
+    except TooLargeError as exc:  # the page's fault: rejected, kept out of the retries
+        store.set_status(item.id, Status.REJECTED, exc.reason)
+        return FetchOutcome(Status.REJECTED.value, store.article(item.id))
     except PermanentFetchError as exc:
         store.set_status(item.id, Status.FAILED, str(exc))
         return FetchOutcome(Status.FAILED.value, error=str(exc))
