@@ -68,6 +68,7 @@ class Scheduler:
     leader: Leader | None = None
     on_leading: Callable[[bool], object] | None = None
     retry: float = 1.0  # seconds between a follower's attempts to lead
+    recheck: float = 1.0  # seconds between a leader's checks, mid-tick, that it still leads
     ticks: int = 0
     _leading: bool | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -94,7 +95,7 @@ class Scheduler:
                     self._stop.wait(self.retry)
                     continue
                 started = time.monotonic()
-                reports = self.runner(self.ws, self._stop.is_set)
+                reports = self.runner(self.ws, self._tick_should_stop())
                 self.ticks += 1
                 if self.on_tick:
                     self.on_tick(reports)
@@ -107,6 +108,30 @@ class Scheduler:
             if self.leader is not None:
                 self.leader.release()
         return self.ticks
+
+    def _tick_should_stop(self) -> Callable[[], bool]:
+        """A stop was asked, or the lock was lost mid-tick (checked at most every ``recheck`` s).
+
+        Without the lock check a leader whose session ended would tick on while a
+        follower took over: two leaders at once.
+        """
+        checked = time.monotonic()
+        lost = False
+
+        def should_stop() -> bool:
+            nonlocal checked, lost
+            if self._stop.is_set() or lost:
+                return True
+            if self.leader is None or time.monotonic() - checked < self.recheck:
+                return False
+            checked = time.monotonic()
+            if self.leader.lead():
+                return False
+            lost = True  # even if the lock could be taken again: this tick began under another
+            log.warning("scheduler: leader lock lost mid-tick; stopping this tick")
+            return True
+
+        return should_stop
 
     def _lead(self) -> bool:
         """Take or keep the leader lock (always True without one); report each change."""

@@ -57,7 +57,9 @@ def children(pid: int) -> list[int]:
 Fault = Callable[[Workers, RedisServer, PgServer], int]
 
 
-def run_with_fault(tmp_path: Path, pg: PgServer, rs: RedisServer, fault: Fault) -> None:
+def run_with_fault(
+    tmp_path: Path, pg: PgServer, rs: RedisServer, fault: Fault, lease: float | None = None
+) -> None:
     pg_url = pg.new_database()
     with (
         news_site(PAGES) as site,
@@ -71,6 +73,8 @@ def run_with_fault(tmp_path: Path, pg: PgServer, rs: RedisServer, fault: Fault) 
             "WAIKAN_LLM_MODEL": MODEL,
             "WAIKAN_LLM_API_KEY": API_KEY,
         }
+        if lease is not None:
+            env["WAIKAN_QUEUE_LEASE"] = f"{lease:g}"
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr
         with Workers(env, 2, concurrency=2, log=tmp_path) as pool:
@@ -89,6 +93,7 @@ def run_with_fault(tmp_path: Path, pg: PgServer, rs: RedisServer, fault: Fault) 
             out, err = coordinator.communicate(timeout=400)
             logs = pool.log_text()
         assert coordinator.returncode in (0, 3), (out, err, logs[-4000:])
+        assert "Traceback" not in err, err
         calls = llm.calls
 
     from sqlalchemy import text
@@ -147,6 +152,21 @@ def test_redis_restarted_without_persistence(
         return 4  # tasks in flight when the broker went away may run again
 
     run_with_fault(tmp_path, own_pg, own_redis, restart)
+
+
+def test_redis_down_for_a_while(tmp_path: Path, own_pg: PgServer, own_redis: RedisServer) -> None:
+    """An outage, not a quick restart: the coordinator's sends and checks fail for seconds.
+
+    The lease (2 s) is shorter than the outage, so the coordinator sends again into it.
+    """
+
+    def outage(pool: Workers, rs: RedisServer, _pg: PgServer) -> int:
+        rs.stop()
+        time.sleep(5)
+        rs.start()  # same port
+        return 4  # tasks in flight when the broker went away may run again
+
+    run_with_fault(tmp_path, own_pg, own_redis, outage, lease=2)
 
 
 def test_postgresql_restarted(tmp_path: Path, own_pg: PgServer, own_redis: RedisServer) -> None:

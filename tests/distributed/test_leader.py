@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from tests.conftest import _CLEAN, ROOT
 from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
 from tests.servers.openai_server import FakeLLM
@@ -67,6 +68,105 @@ def test_file_leader_is_exclusive(tmp_path: Path) -> None:
     a.release()
     assert b.lead() and not a.lead()
     b.release()
+
+
+def test_pg_lock_session_has_server_side_keepalives(pg_url: str) -> None:
+    """Else the server keeps a cut-off leader's session, and its lock, for ~2 h."""
+    store = open_store(pg_url)
+    leader = PgLeader(store)
+    try:
+        assert leader.lead()
+        conn = leader._conn
+        assert conn is not None
+        assert conn.scalar(text("SHOW tcp_keepalives_idle")) == "5"
+        assert conn.scalar(text("SHOW tcp_keepalives_interval")) == "2"
+        assert conn.scalar(text("SHOW tcp_keepalives_count")) == "3"
+        assert conn.scalar(text("SHOW tcp_user_timeout")) == "11000"
+    finally:
+        leader.release()
+        store.close()
+
+
+def test_pg_leader_closes_its_connection_when_the_lock_query_fails(pg_url: str) -> None:
+    store = open_store(pg_url)
+    leader = PgLeader(store)
+    opened: list[Connection] = []
+    real_connect = leader._engine.connect
+
+    def connect() -> Connection:
+        """A real connection whose session the server ends before the lock query runs."""
+        conn = real_connect()
+        opened.append(conn)
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        conn.commit()
+        with store.engine.connect() as c:
+            c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            c.commit()
+        return conn
+
+    leader._engine.connect = connect  # type: ignore[method-assign]
+    try:
+        assert not leader.lead()
+        assert len(opened) == 1 and opened[0].closed  # closed, not leaked
+    finally:
+        leader.release()
+        store.close()
+
+
+def test_file_leader_notices_its_lock_file_replaced(tmp_path: Path) -> None:
+    """A deleted or replaced lock file must not let a second scheduler lead beside the first."""
+    path = tmp_path / "x.leader"
+    a, b = FileLeader(path), FileLeader(path)
+    assert a.lead()
+    path.unlink()  # an operator cleaning up, or a restore of the data folder
+    assert b.lead()  # b locks the new file at the path
+    assert not a.lead()  # a sees its file is no longer the one at the path, and follows
+    b.release()
+    assert a.lead()
+    replacement = tmp_path / "y.leader"
+    replacement.write_bytes(b"")
+    replacement.replace(path)
+    assert b.lead() and not a.lead()
+    b.release()
+
+
+def test_a_leader_that_loses_its_lock_mid_tick_stops_the_tick(tmp_path: Path, pg_url: str) -> None:
+    from waikan.config import load
+    from waikan.pipeline import StageReport
+    from waikan.workspace import Workspace
+
+    store = open_store(pg_url)
+    ws = Workspace(load(tmp_path, env={"WAIKAN_STORE_URL": pg_url}))
+    other = PgLeader(store)
+    events: list[str] = []
+
+    def runner(_ws: Workspace, should_stop: Callable[[], bool]) -> list[StageReport]:
+        events.append("tick")
+        with store.engine.connect() as c:  # the lock session ends: a restart, an admin's kill
+            c.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND classid = 8 AND granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+            c.commit()
+        deadline = time.monotonic() + 30
+        while not should_stop():  # a tick waiting on its workers, as run_distributed does
+            assert time.monotonic() < deadline, "the tick went on without the lock"
+            time.sleep(0.05)
+        events.append("stopped")
+        return []
+
+    sched = Scheduler(ws, interval=0.1, runner=runner, leader=PgLeader(store))
+    try:
+        assert sched.run(max_ticks=1) == 1
+        assert events == ["tick", "stopped"]
+        assert other.lead()  # nobody else holds the lock: a follower could lead now
+    finally:
+        other.release()
+        ws.close()
+        store.close()
 
 
 def test_a_follower_scheduler_ticks_only_once_the_leader_lets_go(

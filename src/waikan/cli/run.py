@@ -127,8 +127,15 @@ def serve(
 
 def _distributed_runner(ws: Workspace) -> Runner:
     """A tick that enqueues on the workers; broker, store and a worker are checked first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from waikan.queue.app import broker_check, make_app, store_check
-    from waikan.queue.coordinator import WORKER_WAIT, run_distributed, wait_for_workers
+    from waikan.queue.coordinator import (
+        BROKER_ERRORS,
+        WORKER_WAIT,
+        run_distributed,
+        wait_for_workers,
+    )
 
     broker_check(ws.config)
     store_check(ws.config, ws)
@@ -138,8 +145,10 @@ def _distributed_runner(ws: Workspace) -> Runner:
     def tick(ws: Workspace, should_stop: Callable[[], bool]) -> list[StageReport]:
         try:
             return run_distributed(ws, app, should_stop=should_stop)
-        except WaikanError as exc:
-            return [StageReport("distributed", errors=[str(exc)])]
+        except (WaikanError, SQLAlchemyError, *BROKER_ERRORS) as exc:
+            # Broker or database away for a moment: one line, and the next tick tries again.
+            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return [StageReport("distributed", errors=[line])]
 
     return tick
 

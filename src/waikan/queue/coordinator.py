@@ -5,7 +5,9 @@ dedupe, dedupe before summaries), so a distributed run leaves the store as an
 inline run would. The coordinator waits on store rows, not on broker
 messages: a row still pending ``queue.lease`` seconds after its task was sent
 is enqueued again (a Redis restart may have lost the message; the task is
-idempotent), at most :data:`MAX_SENDS` times.
+idempotent), at most :data:`MAX_SENDS` times. A broker outage is waited out
+(up to the run's timeout): a send it refuses is not counted as a try, and a
+failed check counts as "not done yet".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import kombu.exceptions
 import redis
 from celery import Celery
 from sqlalchemy import or_, select, text
@@ -27,7 +30,10 @@ from waikan.pipeline import StageReport
 from waikan.store import schema
 from waikan.workspace import Workspace
 
-__all__ = ["MAX_SENDS", "run_distributed", "run_on_workers", "wait_for_workers"]
+__all__ = ["BROKER_ERRORS", "MAX_SENDS", "run_distributed", "run_on_workers", "wait_for_workers"]
+
+# What a broker restart or outage raises: the run treats it as "not done yet" and waits on.
+BROKER_ERRORS = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
 
 MAX_SENDS = 3
 POLL_EVERY = 0.1
@@ -54,8 +60,23 @@ class _Run:
     def close(self) -> None:
         self.redis.close()
 
-    def send(self, name: str, *args: int) -> None:
-        self.app.send_task(name, args=list(args))
+    def send(self, name: str, *args: int) -> int:
+        """Enqueue; 1 if sent, 0 if the broker is down (the lease sends it again, uncounted)."""
+        try:
+            self.app.send_task(name, args=list(args))
+        except BROKER_ERRORS:
+            return 0
+        return 1
+
+    def finished(self, key: str, done: Callable[[], bool]) -> bool:
+        """The worker set ``key`` and ``done`` agrees; False while broker or store is away."""
+        try:
+            if self.redis.exists(key) and _safely(done):
+                self.redis.delete(key)
+                return True
+        except BROKER_ERRORS:
+            pass
+        return False
 
     def backlog(self) -> bool:
         """Messages still wait in the broker: a task not yet taken is slow, not lost.
@@ -68,8 +89,30 @@ class _Run:
 
         try:
             return bool(self.redis.llen(QUEUE))
-        except (redis.RedisError, OSError):  # the broker restarting: its queue may be lost
+        except BROKER_ERRORS:  # the broker restarting: its queue may be lost
             return False
+
+    def claimed(self, name: str, ids: list[int]) -> set[int]:
+        """Those of ``ids`` a worker's task holds the claim on right now (pg_locks).
+
+        A lease counts only while no task holds the row: else a task running longer
+        than twice the lease got no-op copies and was reported "still pending".
+        """
+        from waikan.queue.tasks import FETCH, POLL, SUMMARIZE
+
+        namespace = {"waikan.poll": POLL, "waikan.fetch": FETCH, "waikan.summarize": SUMMARIZE}
+        if not ids or name not in namespace:
+            return set()
+        q = text(
+            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid::bigint = :n AND objsubid = 2 AND objid::bigint = ANY(:ids) "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        try:
+            with self.ws.store.engine.connect() as c:
+                return {int(i) for i in c.scalars(q, {"n": namespace[name], "ids": ids})}
+        except OperationalError:  # the database restarting: the next poll asks again
+            return set()
 
     def drain(
         self,
@@ -81,8 +124,7 @@ class _Run:
         """Send ``name(id)`` for each id; wait until ``pending`` reports none left."""
         sent: dict[int, tuple[float, int]] = {}
         for i in ids:
-            self.send(name, i)
-            sent[i] = (time.monotonic(), 1)
+            sent[i] = (time.monotonic(), self.send(name, i))
         while sent:
             try:
                 left = pending(list(sent))
@@ -98,14 +140,17 @@ class _Run:
                 for i in late:
                     sent[i] = (now, sent[i][1])
                 late = []
+            held = self.claimed(name, late)  # running, however long: not lost
+            for i in held:
+                sent[i] = (now, sent[i][1])
+            late = [i for i in late if i not in held]
             for i in late:
                 count = sent[i][1]
                 if count >= MAX_SENDS:
                     errors.append(f"{name} {i}: still pending after {count} tries")
                     del sent[i]
                 else:
-                    self.send(name, i)
-                    sent[i] = (now, count + 1)
+                    sent[i] = (now, count + self.send(name, i))
             if sent:
                 self.check_deadline(name)
                 time.sleep(POLL_EVERY)
@@ -114,12 +159,12 @@ class _Run:
         """A serialized stage: one task, sent again if nothing happened within the lease."""
         token = next(_tokens) + self.token
         key = f"waikan:done:{token}"
-        for _count in range(MAX_SENDS):
-            self.send(name, token)
+        tries = 0
+        while tries < MAX_SENDS:
+            tries += self.send(name, token)
             sent = time.monotonic()
             while time.monotonic() - sent < self.lease or self.backlog():
-                if self.redis.exists(key) and _safely(done):
-                    self.redis.delete(key)
+                if self.finished(key, done):
                     return
                 self.check_deadline(name)
                 time.sleep(POLL_EVERY)
@@ -283,8 +328,11 @@ def wait_for_workers(app: Celery, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # limit=1: return at the first answer (else every run waits out the whole second).
-        if app.control.ping(timeout=1.0, limit=1):
-            return
+        try:
+            if app.control.ping(timeout=1.0, limit=1):
+                return
+        except BROKER_ERRORS:  # the broker restarting: ask again
+            time.sleep(1.0)
     raise WaikanError(
         f"no waikan worker answered on the broker in {timeout:g} s: start one with waikan worker"
     )

@@ -3,10 +3,12 @@
 On PostgreSQL the lock is a session advisory lock held on a connection of its
 own (a pooled one could be handed to other work and the lock with it). The
 server drops it the moment that connection ends, so a leader killed with
-SIGKILL frees it at once; TCP keepalives bound how long a leader cut off by
-the network keeps it (about :data:`KEEPALIVE_BOUND` seconds). On SQLite (one
-machine) it is an ``flock`` on a file next to the database, which the kernel
-drops with the process. Followers try again every ``Scheduler.retry`` seconds.
+SIGKILL frees it at once; TCP keepalives and ``tcp_user_timeout`` on both ends
+bound how long a leader cut off by the network keeps it, and how long it takes
+to notice (about :data:`KEEPALIVE_BOUND` seconds). On SQLite (one machine) it
+is an ``flock`` on a file next to the database, which the kernel drops with the
+process; a deleted or replaced lock file is noticed at the next ``lead()``.
+Followers try again every ``Scheduler.retry`` seconds.
 """
 
 from __future__ import annotations
@@ -30,13 +32,21 @@ __all__ = ["FileLeader", "Leader", "PgLeader", "leader_for"]
 LEADER = 8  # advisory lock namespace (tasks use 1-5, host slots 7)
 # libpq keepalives: a silent peer is declared dead after idle + interval * count seconds.
 IDLE, INTERVAL, COUNT = 5, 2, 3
+KEEPALIVE_BOUND = IDLE + INTERVAL * COUNT
 KEEPALIVES = {
     "keepalives": 1,
     "keepalives_idle": IDLE,
     "keepalives_interval": INTERVAL,
     "keepalives_count": COUNT,
+    # Keepalives stay silent while a query awaits its ACK; this bounds that case too.
+    "tcp_user_timeout": KEEPALIVE_BOUND * 1000,
 }
-KEEPALIVE_BOUND = IDLE + INTERVAL * COUNT
+# The server side too: without these the server keeps a cut-off leader's session, and its
+# lock, until the kernel's default keepalive (about 2 h) gives up on the client.
+SERVER_KEEPALIVES = (
+    f"-c tcp_keepalives_idle={IDLE} -c tcp_keepalives_interval={INTERVAL} "
+    f"-c tcp_keepalives_count={COUNT} -c tcp_user_timeout={KEEPALIVE_BOUND * 1000}"
+)
 
 
 class PgLeader:
@@ -49,7 +59,9 @@ class PgLeader:
     def __init__(self, store: Store, key: int = 0) -> None:
         self.key = key
         self._engine: Engine = create_engine(
-            store.engine.url, poolclass=NullPool, connect_args=KEEPALIVES
+            store.engine.url,
+            poolclass=NullPool,
+            connect_args={**KEEPALIVES, "options": SERVER_KEEPALIVES},
         )
         self._conn: Connection | None = None
 
@@ -60,14 +72,19 @@ class PgLeader:
                 self._conn.commit()
                 return True
             conn = self._engine.connect()
+        except SQLAlchemyError:  # the database went away: whatever we held is gone with it
+            self._drop()
+            return False
+        try:
             got = bool(
                 conn.scalar(
                     text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": LEADER, "k": self.key}
                 )
             )
             conn.commit()
-        except SQLAlchemyError:  # the database went away: whatever we held is gone with it
-            self._drop()
+        except SQLAlchemyError:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()  # not leaked: a lock it might hold would outlive our knowledge of it
             return False
         if got:
             self._conn = conn
@@ -94,20 +111,36 @@ class FileLeader:
 
     def lead(self) -> bool:
         if self._file is not None:
-            return True
+            if self._still_the_file():
+                return True
+            self.release()  # deleted or replaced: another scheduler can lock the new file
         f = self.path.open("ab")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             f.close()
             return False
+        if os.fstat(f.fileno()).st_ino != _inode(self.path):
+            f.close()  # replaced between open and flock: lock the file now at the path
+            return False
         self._file = f
         return True
+
+    def _still_the_file(self) -> bool:
+        assert self._file is not None
+        return os.fstat(self._file.fileno()).st_ino == _inode(self.path)
 
     def release(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def leader_for(store: Store, home: Path) -> Leader:
