@@ -144,29 +144,31 @@ def ingest_one(ws: Workspace, item: str) -> ArticleRecord:
                 settings=FetchSettings.from_config(cfg),
             )
         except OversizeError as exc:
-            return _too_large(ws, item, exc)
+            return store_oversize(ws.store, item, exc)
         raw, page_url, http_status, headers = got.content, got.url, got.status_code, got.headers
         url = item
     else:
         try:
             raw = read_file(Path(item), max_bytes)
         except OversizeError as exc:
-            return _too_large(ws, Path(item).resolve().as_uri(), exc)
+            return store_oversize(ws.store, Path(item).resolve().as_uri(), exc)
         page_url = canonical_link(raw)
         url = canonicalize(page_url) if page_url else Path(item).resolve().as_uri()
     return store_page(ws, item, url, page_url, raw, http_status=http_status, headers=headers)
 
 
-def _too_large(ws: Workspace, url: str, exc: OversizeError) -> ArticleRecord:
+def store_oversize(
+    store: Store, url: str, exc: OversizeError, *, source_id: int | None = None
+) -> ArticleRecord:
     """An input over ``fetch.max_bytes`` is a rejected article (as when fetched by a source).
 
     None of its bytes are archived; adding it again finds the row instead of reading it.
     """
-    existing = ws.store.article_by_url(url)
+    existing = store.article_by_url(url)
     if existing is not None:
         return existing
     rejected = Extracted(None, None, None, None, (), url=url, reject_reason=exc.reason)
-    return ws.store.add_article(url, rejected, raw=b"")
+    return store.add_article(url, rejected, raw=b"", source_id=source_id)
 
 
 def store_page(

@@ -134,6 +134,14 @@ def test_folder_source(waikan, tmp_path: Path) -> None:  # type: ignore[no-untyp
     (folder / "p9.html").write_bytes(corpus_pages(1, offset=35)[0])
     assert waikan("fetch", "--now").code in (0, 3)
     assert len(rows(waikan)) == 3
+    # a file over fetch.max_bytes is the file's fault: rejected too_large once, no error
+    (folder / "huge.html").write_bytes(b"<p>" + b"x" * 4096 + b"</p>")
+    result = waikan("fetch", "--now", env=ENV | {"WAIKAN_FETCH_MAX_BYTES": "2048"})
+    assert result.code == 3 and not result.err, result.err
+    huge = [r for r in rows(waikan) if r["url"].endswith("/huge.html")]
+    assert [(r["status"], r["reason"].split(":")[0]) for r in huge] == [("rejected", "too_large")]
+    assert waikan("fetch", "--now").code in (0, 3)  # seen: not read again
+    assert len(rows(waikan)) == 4
 
 
 def test_run_all_stages_once(waikan) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from waikan.dedupe.urls import canonicalize
-from waikan.errors import ExtractError, FetchError, InputError, StorageError, WaikanError
+from waikan.errors import (
+    ExtractError,
+    FetchError,
+    InputError,
+    OversizeError,
+    StorageError,
+    WaikanError,
+)
 from waikan.extract.limited import Limits
 from waikan.fetch import (
     FEED_ACCEPT,
@@ -286,7 +293,7 @@ class _Run:
                     source, page.key, page.url, page.content, page.headers, result
                 )
         else:
-            from waikan.pipeline import canonical_link, read_file
+            from waikan.pipeline import canonical_link, read_file, store_oversize
 
             for path in await self.in_thread(lambda: list(iter_dir(Path(source.url)))):
                 result.listed += 1
@@ -295,6 +302,11 @@ class _Run:
                     continue
                 try:
                     raw = read_file(path, max_bytes)
+                except OversizeError as exc:  # the file's fault: rejected once, as add does
+                    self.stored(store_oversize(self.ws.store, key, exc, source_id=source.id))
+                    result.new += 1
+                    self.repo.mark_seen(source.id, key)
+                    continue
                 except InputError as exc:
                     self.error(f"source {source.label}: {exc}")
                     self.repo.mark_seen(source.id, key, taken=False)
