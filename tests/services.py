@@ -193,10 +193,10 @@ def pg_server() -> Iterator[PgServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A Redis server for the whole session (no persistence)."""
-    root = Path(tempfile.mkdtemp(prefix="waikan-redis-"))
+@contextmanager
+def throwaway_redis(prefix: str = "waikan-redis-") -> Iterator[RedisServer]:
+    """A Redis server (no persistence) in a temporary folder, removed with it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     server = RedisServer(root)
     server.start()
     try:
@@ -204,6 +204,13 @@ def redis_server() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server for the whole session (no persistence)."""
+    with throwaway_redis() as server:
+        yield server
 
 
 _redis_dbs = itertools.count(1)

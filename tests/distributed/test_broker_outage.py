@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from tests.services import RedisServer
+from tests.services import RedisServer, throwaway_redis
 
 from waikan.config import load
 from waikan.errors import WaikanError
@@ -28,14 +26,9 @@ from waikan.workspace import Workspace
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    root = Path(tempfile.mkdtemp(prefix="waikan-redis-outage-"))
-    server = RedisServer(root)
-    server.start()
-    try:
+    """This module stops and starts its Redis: others' must not go down with it."""
+    with throwaway_redis("waikan-redis-outage-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
