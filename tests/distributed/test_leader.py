@@ -26,7 +26,7 @@ from tests.servers.openai_server import FakeLLM
 
 from waikan.queue.leader import FileLeader, PgLeader
 from waikan.scheduler import Scheduler
-from waikan.store import open_store
+from waikan.store import Store, open_store
 
 PAGES = 12
 SERVE = ["serve", "--distributed", "--no-web", "--interval", "1"]
@@ -34,6 +34,19 @@ LEASE = float(BASE_ENV["WAIKAN_QUEUE_LEASE"])
 
 
 # -- the locks themselves ------------------------------------------------------------------
+
+
+def _end_lock_session(store: Store) -> None:
+    """End the session holding the leader's advisory lock, as a crash or restart would."""
+    with store.engine.connect() as c:
+        c.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND classid = 8 AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
+        c.commit()
 
 
 def test_pg_leader_is_exclusive_and_dies_with_its_session(pg_url: str) -> None:
@@ -45,15 +58,7 @@ def test_pg_leader_is_exclusive_and_dies_with_its_session(pg_url: str) -> None:
         a.release()
         assert b.lead() and not a.lead()
         # The leader's session ends (a crash, a database restart): the lock goes with it.
-        with store.engine.connect() as c:
-            c.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = 8 AND granted AND database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                )
-            )
-            c.commit()
+        _end_lock_session(store)
         assert a.lead()  # a follower takes over
         assert not b.lead()  # and the old leader learns it no longer leads
     finally:
@@ -142,15 +147,7 @@ def test_a_leader_that_loses_its_lock_mid_tick_stops_the_tick(tmp_path: Path, pg
 
     def runner(_ws: Workspace, should_stop: Callable[[], bool]) -> list[StageReport]:
         events.append("tick")
-        with store.engine.connect() as c:  # the lock session ends: a restart, an admin's kill
-            c.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = 8 AND granted AND database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                )
-            )
-            c.commit()
+        _end_lock_session(store)  # a restart, an admin's kill
         deadline = time.monotonic() + 30
         while not should_stop():  # a tick waiting on its workers, as run_distributed does
             assert time.monotonic() < deadline, "the tick went on without the lock"
