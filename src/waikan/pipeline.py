@@ -399,11 +399,14 @@ def build_post(ws: Workspace, article_id: int) -> Post:
 def variant_glossary(ws: Workspace, variant: str | None = None) -> Glossary | None:
     """The merged glossary (user entries included) whose regional names a Traditional
     ``variant`` (default: the channel's) needs; None for zh-Hans, which needs none."""
-    from waikan.summarize.service import load_glossary
     from waikan.summarize.variants import CONFIGS
 
     if (variant or str(ws.config["channel.variant"])) not in CONFIGS:
         return None
+    # imported only here: the summarize service (model client, tokenizer) is a costly
+    # import that a zh-Hans site build never needs
+    from waikan.summarize.service import load_glossary
+
     return load_glossary(ws.store, ws.config)
 
 
