@@ -387,6 +387,22 @@ def test_per_host_minimum_delay(waikan) -> None:  # type: ignore[no-untyped-def]
     assert len(gate.starts) == 4 and gate.span() >= 0.5 and min(gate.gaps()) >= 0.1, gate.gaps()
 
 
+def test_robots_txt_request_counts_toward_the_host_delay(waikan) -> None:  # type: ignore[no-untyped-def]
+    """robots.txt is a request like any other: the first page waits ``host_delay`` after it."""
+    pages = corpus_pages(2, offset=20)
+    robots = raw(b"User-agent: *\nAllow: /\n", "text/plain")
+    gate = HostGate({"/robots.txt": robots} | {f"/r{i}": raw(p) for i, p in enumerate(pages)}, 0)
+    env = ENV | {"WAIKAN_FETCH_HOST_DELAY": "0.3", "WAIKAN_FETCH_PER_HOST": "4"}
+    with PageServer(dict(gate.routes)) as srv:
+        items = [(f"{srv.base}/r{i}", f"R{i}", ago(1)) for i in range(len(pages))]
+        srv.routes["/feed.xml"] = Served(rss(items), "application/rss+xml")
+        assert add(waikan, f"{srv.base}/feed.xml", "--backfill", "9", env=env) == 0
+        gate.starts.clear()  # the poll's robots.txt; `fetch` is a new process with a new cache
+        assert waikan("fetch", env=env).code in (0, 3)
+    assert len(gate.starts) == 3, gate.starts  # robots.txt, then the two pages
+    assert min(gate.gaps()) >= 0.15, gate.gaps()
+
+
 def test_robots_crawl_delay_honoured(waikan) -> None:  # type: ignore[no-untyped-def]
     pages = corpus_pages(3, offset=26)
     gate = HostGate({f"/d{i}": raw(p) for i, p in enumerate(pages)}, hold=0)

@@ -17,7 +17,8 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,9 +41,14 @@ __all__ = [
     "RobotsUnavailableError",
     "TooLargeError",
     "TransientFetchError",
+    "Turn",
     "guarded_sync_transport",
     "guarded_transport",
 ]
+
+# A host's turn: ``turn(host, delay)`` holds one of the host's slots while a request runs,
+# after waiting until its start is at least the previous start's ``delay`` later.
+Turn = Callable[[str, float], AbstractAsyncContextManager[None]]
 
 HTML_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 FEED_ACCEPT = (
@@ -208,8 +214,11 @@ class Fetcher:
         settings: FetchSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        turn: Turn | None = None,
     ) -> None:
+        """``turn`` replaces the per-process host slots and delays (workers share theirs)."""
         self.settings = settings
+        self._turn: Turn = turn or self._local_turn
         self.guard = Guard(allow_private=settings.allow_private, resolver=Resolver())
         self._global = asyncio.Semaphore(max(1, settings.concurrency))
         self._hosts: dict[str, _Host] = {}
@@ -236,23 +245,27 @@ class Fetcher:
         await self._client.aclose()
 
     # -- politeness ---------------------------------------------------------------
-    def _host(self, url: str) -> _Host:
-        key = urlsplit(url).netloc.lower()
+    @asynccontextmanager
+    async def _local_turn(self, key: str, delay: float) -> AsyncIterator[None]:
         if key not in self._hosts:
             self._hosts[key] = _Host(max(1, self.settings.per_host))
-        return self._hosts[key]
-
-    async def _wait_turn(self, host: _Host, delay: float) -> None:
-        async with host.lock:
-            now = time.monotonic()
-            start = max(now, host.next_start)
-            host.next_start = start + delay
-        if start > now:
-            await asyncio.sleep(start - now)
+        host = self._hosts[key]
+        async with host.slots:
+            async with host.lock:
+                now = time.monotonic()
+                start = max(now, host.next_start)
+                host.next_start = start + delay
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
 
     # -- requests -----------------------------------------------------------------
     async def _get_robots(self, url: str) -> tuple[int, bytes]:
-        got = await self._follow(url, cap=(512 * 1024, "robots.txt"), headers={}, delay=0.0)
+        # robots.txt is a request to the host like any other: it waits its turn and the
+        # next request waits ``host_delay`` after it (its Crawl-delay is not known yet).
+        got = await self._follow(
+            url, cap=(512 * 1024, "robots.txt"), headers={}, delay=self.settings.host_delay
+        )
         return got.status_code, got.content
 
     async def get(
@@ -355,9 +368,8 @@ class Fetcher:
         self, url: str, cap: tuple[int, str], headers: Mapping[str, str], delay: float
     ) -> Fetched:
         s = self.settings
-        host = self._host(url)
-        async with self._global, host.slots:
-            await self._wait_turn(host, delay)
+        # Keyed like robots.txt, by origin host and port; every hop and retry takes a turn.
+        async with self._global, self._turn(urlsplit(url).netloc.lower(), delay):
             self.requests += 1
             try:
                 async with asyncio.timeout(s.total_timeout):

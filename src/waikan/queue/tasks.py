@@ -19,6 +19,7 @@ from sqlalchemy import text
 from waikan.errors import WaikanError
 from waikan.fetch import Fetcher
 from waikan.models import Status
+from waikan.queue.limits import SharedTurns
 from waikan.store import ArticleRecord, Store
 from waikan.summarize.base import Backend
 from waikan.workspace import Workspace
@@ -62,7 +63,7 @@ def poll(ws: Workspace, source_id: int) -> str:
         source = SourceRepo(ws.store).get(str(source_id))
         if source is None:
             return "gone"
-        result = first_poll(ws, source)
+        result = first_poll(ws, source, turn=_shared_turns(ws))
         if result.error:
             log.warning("source %s: %s", source.label, result.error)
         return f"{result.new} new"
@@ -81,32 +82,31 @@ def fetch(ws: Workspace, article_id: int) -> str:
         return loop.run_until_complete(_fetch_one(ws, record, fetcher))
 
 
-_fetchers: tuple[int, asyncio.AbstractEventLoop, Fetcher] | None = None
+_fetchers: tuple[int, Store, asyncio.AbstractEventLoop, Fetcher] | None = None
 
 
 def _process_fetcher(ws: Workspace) -> tuple[asyncio.AbstractEventLoop, Fetcher]:
     """One event loop and Fetcher per worker process: robots.txt and connections are reused.
 
-    Its own per-host delay is off: :func:`waikan.queue.limits.host_turn` applies
-    ``fetch.per_host`` and ``fetch.host_delay`` across all workers instead.
+    Its host turns are the workers' shared ones (:class:`~waikan.queue.limits.SharedTurns`).
     """
     global _fetchers
-    from dataclasses import replace
+    from waikan.fetch import FetchSettings
 
-    from waikan.fetch import Fetcher, FetchSettings
+    if _fetchers is None or _fetchers[0] != os.getpid() or _fetchers[1] is not ws.store:
+        settings = FetchSettings.from_config(ws.config)
+        fetcher = Fetcher(settings, turn=_shared_turns(ws))
+        _fetchers = (os.getpid(), ws.store, asyncio.new_event_loop(), fetcher)
+    return _fetchers[2], _fetchers[3]
 
-    if _fetchers is None or _fetchers[0] != os.getpid():
-        settings = replace(FetchSettings.from_config(ws.config), host_delay=0.0)
-        _fetchers = (os.getpid(), asyncio.new_event_loop(), Fetcher(settings))
-    return _fetchers[1], _fetchers[2]
+
+def _shared_turns(ws: Workspace) -> SharedTurns:
+    """Host slots and delays held across all workers (not per process)."""
+    return SharedTurns(ws.store, int(ws.config["fetch.per_host"]))
 
 
 async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> str:
-    from urllib.parse import urlsplit
-
     from waikan.extract.limited import Limits
-    from waikan.fetch import FetchSettings
-    from waikan.queue.limits import host_turn
     from waikan.sources.article import fetch_article
     from waikan.sources.repo import Discovered, SourceRepo
 
@@ -116,7 +116,6 @@ async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> 
             text("SELECT source_id FROM articles WHERE id = :i"), {"i": record.id}
         )
     source = SourceRepo(store).get(str(source_id)) if source_id is not None else None
-    polite = FetchSettings.from_config(cfg)
     done = await fetch_article(
         store,
         fetcher,
@@ -125,9 +124,6 @@ async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> 
         min_words=int(cfg["extract.min_words"]),
         limits=Limits.from_config(cfg),
         max_attempts=int(cfg["fetch.max_attempts"]),
-        turn=lambda: host_turn(
-            store, urlsplit(record.url).hostname or "", polite.per_host, polite.host_delay
-        ),
     )
     return done.status
 

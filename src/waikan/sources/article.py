@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -156,13 +156,12 @@ async def fetch_article(
     policy: SourcePolicy | None = None,
     extract_in: Offload = asyncio.to_thread,
     store_in: Offload = _inline,
-    turn: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> FetchOutcome:
     """Fetch, extract and store one ``discovered`` article; a transient failure leaves it so.
 
     ``policy`` defaults to the source's (callers that handle many articles pass
     a cached one); ``extract_in``/``store_in`` choose where the CPU and database
-    work runs; ``turn`` wraps the request (the distributed per-host slots).
+    work runs.
     """
     if policy is None and source is not None:
         policy = SourcePolicy.of(source)
@@ -182,8 +181,7 @@ async def fetch_article(
         )
         return FetchOutcome(done.status, done)
     try:
-        with turn():
-            got = await fetcher.get(item.url)
+        got = await fetcher.get(item.url)
     except TooLargeError as exc:  # the page's fault: rejected, kept out of the retries
         store.set_status(item.id, Status.REJECTED, exc.reason)
         return FetchOutcome(Status.REJECTED.value, store.article(item.id))

@@ -41,6 +41,7 @@ from waikan.fetch import (
     Fetcher,
     FetchSettings,
 )
+from waikan.fetch.client import Turn
 from waikan.models import Extracted, Status
 from waikan.sources.article import RETRY_LATER, SourcePolicy, fetch_article
 from waikan.sources.listing import Item, Listing, newest_first, parse_listing
@@ -449,12 +450,15 @@ def fetch_stage(
     )
 
 
-def first_poll(ws: Workspace, source: SourceRecord) -> PollReport:
-    """The poll ``waikan sources add`` makes at once: learn the kind and title, apply backfill."""
+def first_poll(ws: Workspace, source: SourceRecord, turn: Turn | None = None) -> PollReport:
+    """The poll ``waikan sources add`` makes at once: learn the kind and title, apply backfill.
+
+    A worker's poll task passes its shared host ``turn`` (see :class:`Fetcher`).
+    """
 
     async def go() -> PollReport:
         settings = FetchSettings.from_config(ws.config)
-        async with Fetcher(settings) as fetcher:
+        async with Fetcher(settings, turn=turn) as fetcher:
             run = _Run(ws, fetcher, FetchReport(), None, None)
             try:
                 every = float(run.default(source, "every"))
