@@ -95,7 +95,7 @@ class Scheduler:
                     self._stop.wait(self.retry)
                     continue
                 started = time.monotonic()
-                reports = self.runner(self.ws, self._tick_should_stop())
+                reports = self._tick()
                 self.ticks += 1
                 if self.on_tick:
                     self.on_tick(reports)
@@ -108,6 +108,24 @@ class Scheduler:
             if self.leader is not None:
                 self.leader.release()
         return self.ticks
+
+    def _tick(self) -> list[StageReport]:
+        """One tick of ``runner``; an exception nobody foresaw fails this tick, not the loop.
+
+        A long-running ``serve`` must not die of one bad row or a bug in one code path:
+        the tick is one error line (the traceback goes to the debug log) and the next
+        tick runs. Signals and exits (BaseException) still stop, and so does a
+        StorageError, as :func:`run_stages` decides: a full disk fails every tick alike.
+        """
+        try:
+            return self.runner(self.ws, self._tick_should_stop())
+        except StorageError:
+            raise
+        except Exception as exc:
+            log.debug("scheduler: tick failed", exc_info=True)
+            lines = str(exc).strip().splitlines()
+            what = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+            return [StageReport("tick", errors=[what])]
 
     def _tick_should_stop(self) -> Callable[[], bool]:
         """A stop was asked, or the lock was lost mid-tick (checked at most every ``recheck`` s).

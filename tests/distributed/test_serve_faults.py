@@ -1,0 +1,177 @@
+"""A long-running ``waikan serve --distributed`` outlives failed ticks (issue 9).
+
+A tick that raises, a database that refuses connections for a tick and a broker
+down when work starts must each cost one error line (or a wait), never the
+process: the next tick runs and the work is done once. Real PostgreSQL, a Redis
+of this test's own (stopped and started), a ``waikan worker`` process and a real
+``waikan serve`` over a loopback news site and model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.distributed.test_leader import Serve, counts, wait_done
+from tests.servers.openai_server import FakeLLM
+from tests.services import throwaway_redis
+
+from waikan.config import load
+from waikan.errors import StorageError
+from waikan.pipeline import StageReport
+from waikan.scheduler import Scheduler, run_stages
+from waikan.sources.repo import SourceRepo
+from waikan.store import open_store
+from waikan.workspace import Workspace
+
+PAGES = 4
+BAD_SETTINGS = "UPDATE sources SET settings = '\"hand-edited\"'"  # JSON, but not an object
+UNEXPECTED = "waikan: error: tick: "  # the line of a tick that raised what nobody foresaw
+REFUSED = "waikan: error: distributed: "  # a broker or database fault, caught by the runner
+
+
+# -- the scheduler loop, in-process --------------------------------------------------------
+
+
+def test_a_tick_that_raises_unexpectedly_is_one_error_and_the_loop_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A source row the code cannot read (hand-edited settings) fails the real inline tick."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    ws = Workspace(load(tmp_path, env={"WAIKAN_STORE_URL": url}))
+    try:
+        repo = SourceRepo(ws.store)
+        repo.add("http://127.0.0.1:9/feed.xml", kind="rss", name=None, language=None, settings={})
+        with ws.store.engine.begin() as c:
+            c.exec_driver_sql(BAD_SETTINGS)
+        ticks: list[list[StageReport]] = []
+        sched = Scheduler(ws, interval=0.1, runner=run_stages, on_tick=ticks.append)
+        assert sched.run(max_ticks=2) == 2  # not an exception: both ticks ran
+    finally:
+        ws.close()
+    assert len(ticks) == 2
+    for reports in ticks:
+        assert [(r.stage, len(r.errors)) for r in reports] == [("tick", 1)]
+        line = reports[0].errors[0]
+        assert line.startswith("ValueError: dictionary update sequence") and "\n" not in line
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(1), StorageError("disk full")])
+def test_interrupts_exits_and_storage_errors_still_stop_the_loop(
+    tmp_path: Path, exc: BaseException
+) -> None:
+    """A second signal, an exit, a full disk (the inline rule): the scheduler stops, as before."""
+    ws = Workspace(load(tmp_path, env={"WAIKAN_STORE_URL": f"sqlite:///{tmp_path / 'w.db'}"}))
+    ran: list[int] = []
+
+    def runner(_ws: Workspace, _stop: Callable[[], bool]) -> list[StageReport]:
+        ran.append(1)
+        raise exc
+
+    try:
+        with pytest.raises(type(exc)):
+            Scheduler(ws, interval=0.1, runner=runner).run(max_ticks=3)
+    finally:
+        ws.close()
+    assert ran == [1]
+
+
+# -- a real serve --distributed ------------------------------------------------------------
+
+
+def _admin(pg_url: str) -> psycopg.Connection[tuple[object, ...]]:
+    u = make_url(pg_url)
+    return psycopg.connect(
+        host=u.host, port=u.port, user=u.username, dbname="postgres", autocommit=True
+    )
+
+
+def _refuse_connections(pg_url: str, refuse: bool) -> None:
+    """The database takes no new connection (as in a failover); open sessions but the
+    leader's lock session end, so the scheduler's next tick needs a connection it cannot get."""
+    db = make_url(pg_url).database
+    with _admin(pg_url) as con:
+        con.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS {str(not refuse).lower()}')
+        if refuse:
+            con.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                "AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = 8 AND granted)",
+                (db,),
+            )
+
+
+def _wait_count(serve: Serve, what: str, at_least: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while serve.stderr().count(what) < at_least:
+        assert serve.proc.poll() is None, serve.stderr()[-3000:]
+        assert time.monotonic() < deadline, serve.stderr()[-3000:]
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_serve_distributed_outlives_failed_ticks(tmp_path: Path, pg_url: str) -> None:
+    with (
+        throwaway_redis("waikan-redis-serve-") as broker,
+        news_site(PAGES) as site,
+        FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER, delay=0.2) as llm,
+    ):
+        env = BASE_ENV | {
+            "WAIKAN_HOME": str(tmp_path / "ws"),
+            "WAIKAN_STORE_URL": pg_url,
+            "WAIKAN_QUEUE_URL": broker.url(),
+            "WAIKAN_QUEUE_LEASE": "3",  # a poll sent into the outage is sent again soon after
+            "WAIKAN_LLM_BASE_URL": llm.url,
+            "WAIKAN_LLM_MODEL": MODEL,
+            "WAIKAN_LLM_API_KEY": API_KEY,
+        }
+        added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
+        assert added.returncode == 0, added.stderr
+        store = open_store(pg_url)
+        with store.engine.begin() as c:
+            c.exec_driver_sql(BAD_SETTINGS)  # every tick's first query now raises ValueError
+        with Workers(env, 1, log=tmp_path):
+            serve = Serve(env, tmp_path / "serve")
+            try:
+                # 1. An unexpected exception in the coordinator: one line, and the loop goes on.
+                _wait_count(serve, UNEXPECTED, 2)
+                # 2. The database refuses connections: the tick is one line; the next one runs.
+                _refuse_connections(pg_url, True)
+                try:
+                    _wait_count(serve, REFUSED, 1, timeout=60)
+                finally:
+                    _refuse_connections(pg_url, False)
+                seen = serve.stderr().count(UNEXPECTED)
+                _wait_count(serve, UNEXPECTED, seen + 1)  # a later tick reached the store again
+                assert llm.calls == 0 and "publish:" not in serve.stdout()
+                # 3. The broker is down when the work starts: the tick waits, then finishes.
+                refused = serve.stderr().count(REFUSED)
+                broker.stop()
+                with store.engine.begin() as c:
+                    c.exec_driver_sql("UPDATE sources SET settings = '{}'")  # row repaired
+                time.sleep(4)  # more than a lease: sends into the outage are tried again
+                assert serve.proc.poll() is None, serve.stderr()[-3000:]
+                assert "fetch:" not in serve.stdout()  # the tick waits on the broker, no error
+                broker.start()  # same port
+                wait_done(pg_url, serve)
+            finally:
+                serve.stop()
+                store.close()
+        calls = llm.calls
+    err = serve.stderr()
+    assert serve.proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    errors = [line for line in err.splitlines() if line.startswith("waikan: error:")]
+    assert sum(REFUSED in e for e in errors) == refused, errors  # none for the broker outage
+    assert all(e.startswith((UNEXPECTED, REFUSED)) for e in errors), errors
+    got = counts(pg_url)
+    assert got["urls"] == (PAGES, PAGES), got
+    statuses = got["statuses"]
+    assert isinstance(statuses, dict) and not {"discovered", "extracted"} & set(statuses), got
+    assert got["summaries"] == 1 and got["posts"] == 1 and got["outbox"] <= 1, got
+    assert 0 < calls <= 2 * PAGES  # a summary costs its call and one retry (the guard), no more
