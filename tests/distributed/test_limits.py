@@ -25,13 +25,13 @@ from tests.servers.feeds import ago, corpus_pages, rss
 from tests.servers.openai_server import FakeLLM, estimate_tokens, message_text
 
 PER_HOST = 2
-DELAY = 0.4
-CRAWL_DELAY = 0.7  # the third host's robots.txt asks for more than DELAY
+DELAY = 0.5
+CRAWL_DELAY = 0.8  # the third host's robots.txt asks for more than DELAY
 HOLD = 0.6  # each page answers after this long, so a host's requests overlap
 PAGES = 8
 REDIRECTED = 2  # of each host's pages, listed on the host before it behind a redirect
 FEEDS = 2  # feeds per host, polled on the workers
-JITTER = 0.1
+JITTER = 0.15
 
 
 class Host:
@@ -53,7 +53,9 @@ class Host:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                started = time.monotonic()
+                # A connection's first request: when it was accepted, before the
+                # server's thread start (tens of ms on a loaded machine).
+                started = host.accepted.pop(self.request, None) or time.monotonic()
                 location = None
                 body, ctype = b"", "text/plain"
                 if self.path.startswith("/news/"):
@@ -80,7 +82,14 @@ class Host:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((ip, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def get_request(self) -> tuple[Any, Any]:
+                sock, addr = super().get_request()
+                host.accepted[sock] = time.monotonic()
+                return sock, addr
+
+        self.accepted: dict[Any, float] = {}
+        self.server = Server((ip, 0), Handler)
         self.server.daemon_threads = True
         self.base = f"http://{ip}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -17,12 +17,12 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import Any, Protocol
+from urllib.parse import urljoin
 
 import httpcore
 import httpx
@@ -30,7 +30,7 @@ import httpx
 from waikan.errors import OversizeError
 from waikan.fetch.errors import PermanentFetchError, TransientFetchError
 from waikan.fetch.guard import Guard, GuardedBackend, Resolver, SyncGuardedBackend
-from waikan.fetch.robots import RobotsCache
+from waikan.fetch.robots import RobotsCache, host_key
 
 __all__ = [
     "FetchSettings",
@@ -41,14 +41,10 @@ __all__ = [
     "RobotsUnavailableError",
     "TooLargeError",
     "TransientFetchError",
-    "Turn",
+    "Turns",
     "guarded_sync_transport",
     "guarded_transport",
 ]
-
-# A host's turn: ``turn(host, delay)`` holds one of the host's slots while a request runs,
-# after waiting until its start is at least the previous start's ``delay`` later.
-Turn = Callable[[str, float], AbstractAsyncContextManager[None]]
 
 HTML_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 FEED_ACCEPT = (
@@ -150,13 +146,53 @@ class FetchSettings:
         )
 
 
-class _Host:
-    """Per-host slots and the earliest time the next request may start."""
+class Turns(Protocol):
+    """Who may send to a host, and when: slots per host and the delay between starts."""
 
+    def turn(self, host: str, delay: float) -> AbstractAsyncContextManager[None]:
+        """Hold one of ``host``'s slots while a request runs, starting it no sooner than
+        the previous start's ``delay`` later."""
+        ...
+
+    async def hold_off(self, host: str, seconds: float) -> None:
+        """Start nothing on ``host`` for ``seconds`` (it answered with Retry-After)."""
+        ...
+
+
+class _Host:
     def __init__(self, slots: int) -> None:
         self.slots = asyncio.Semaphore(slots)
         self.lock = asyncio.Lock()
         self.next_start = 0.0
+
+
+class LocalTurns:
+    """One process's turns (``fetch.per_host`` slots and the delay, per host)."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = max(1, per_host)
+        self._hosts: dict[str, _Host] = {}
+
+    def _host(self, key: str) -> _Host:
+        if key not in self._hosts:
+            self._hosts[key] = _Host(self.per_host)
+        return self._hosts[key]
+
+    @asynccontextmanager
+    async def turn(self, host: str, delay: float) -> AsyncIterator[None]:
+        h = self._host(host)
+        async with h.slots:
+            async with h.lock:
+                now = time.monotonic()
+                start = max(now, h.next_start)
+                h.next_start = start + delay
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+    async def hold_off(self, host: str, seconds: float) -> None:
+        h = self._host(host)
+        h.next_start = max(h.next_start, time.monotonic() + seconds)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -214,14 +250,13 @@ class Fetcher:
         settings: FetchSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        turn: Turn | None = None,
+        turns: Turns | None = None,
     ) -> None:
-        """``turn`` replaces the per-process host slots and delays (workers share theirs)."""
+        """``turns`` replaces the per-process host slots and delays (workers share theirs)."""
         self.settings = settings
-        self._turn: Turn = turn or self._local_turn
+        self.turns: Turns = turns or LocalTurns(settings.per_host)
         self.guard = Guard(allow_private=settings.allow_private, resolver=Resolver())
         self._global = asyncio.Semaphore(max(1, settings.concurrency))
-        self._hosts: dict[str, _Host] = {}
         self._client = httpx.AsyncClient(
             transport=transport
             or guarded_transport(self.guard, max_connections=max(1, settings.concurrency) * 2),
@@ -243,21 +278,6 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    # -- politeness ---------------------------------------------------------------
-    @asynccontextmanager
-    async def _local_turn(self, key: str, delay: float) -> AsyncIterator[None]:
-        if key not in self._hosts:
-            self._hosts[key] = _Host(max(1, self.settings.per_host))
-        host = self._hosts[key]
-        async with host.slots:
-            async with host.lock:
-                now = time.monotonic()
-                start = max(now, host.next_start)
-                host.next_start = start + delay
-            if start > now:
-                await asyncio.sleep(start - now)
-            yield
 
     # -- requests -----------------------------------------------------------------
     async def _get_robots(self, url: str) -> tuple[int, bytes]:
@@ -359,6 +379,8 @@ class Fetcher:
                 wait = _retry_after(got.headers.get("retry-after"))
                 if wait is not None and wait > s.max_retry_after:
                     return got  # the server asks for more patience than a run has
+                if wait is not None:  # the host asked everyone to wait, not this request
+                    await self.turns.hold_off(host_key(url), wait)
             attempt += 1
             if wait is None:
                 wait = s.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
@@ -368,8 +390,8 @@ class Fetcher:
         self, url: str, cap: tuple[int, str], headers: Mapping[str, str], delay: float
     ) -> Fetched:
         s = self.settings
-        # Keyed like robots.txt, by origin host and port; every hop and retry takes a turn.
-        async with self._global, self._turn(urlsplit(url).netloc.lower(), delay):
+        # Keyed like robots.txt (host, non-default port); every hop and retry takes a turn.
+        async with self._global, self.turns.turn(host_key(url), delay):
             self.requests += 1
             try:
                 async with asyncio.timeout(s.total_timeout):

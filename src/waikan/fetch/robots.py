@@ -13,20 +13,46 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-__all__ = ["Robots", "RobotsCache", "origin_of"]
+import httpx
+
+from waikan.errors import FetchError
+
+__all__ = ["Robots", "RobotsCache", "host_key", "origin_of"]
 
 MAX_ROBOTS_BYTES = 512 * 1024
 RULES_TTL = 24 * 3600.0  # seconds a fetched robots.txt (or a 4xx: no rules) is trusted
 ERROR_TTL = 300.0  # seconds a 5xx/unreachable "disallow all" lasts before a re-read
 
 
-def origin_of(url: str) -> str:
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_key(url: str) -> str:
+    """The host a URL's requests go to, one spelling per host: lower case, IDNA, no
+    trailing dot, no user or password, the port only when not the scheme's default."""
     parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    host = (parts.hostname or "").rstrip(".")
+    with suppress(UnicodeError):
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != DEFAULT_PORTS.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    return host
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]``: whose robots.txt rules a URL (credentials never sent)."""
+    return f"{urlsplit(url).scheme.lower()}://{host_key(url)}"
 
 
 @dataclass
@@ -119,7 +145,9 @@ class RobotsCache:
     async def _load(self, origin: str) -> Robots:
         try:
             status, body = await self._getter(f"{origin}/robots.txt")
-        except Exception:  # unreachable (RFC 9309 §2.3.1.4): assume complete disallow
+        except (FetchError, httpx.HTTPError, OSError, ValueError):
+            # Unreachable (RFC 9309 §2.3.1.4): assume complete disallow. Our own faults
+            # (the store behind shared host turns, a bug) are not the site's: they raise.
             return Robots(None, disallow_all=True, unavailable=True)
         if 400 <= status < 500:
             return Robots(None)
