@@ -113,6 +113,18 @@ class ConflictError(StoreError):
         self.revision = revision
 
 
+class SummaryDropped(ConflictError):
+    """A summary made while its post moved, dropped unstored (the answer stays cached).
+
+    ``calls``: the model calls it cost, recorded in the budget (0 for the extractive
+    backend or a cached answer), so a report says "spent" only when it was.
+    """
+
+    def __init__(self, article_id: int, revision: int, calls: int) -> None:
+        super().__init__(article_id, revision)
+        self.calls = calls
+
+
 class RenderError(WaikanError):
     pass
 

@@ -22,11 +22,13 @@ from lxml import html as lxml_html
 
 from waikan.dedupe.urls import canonicalize
 from waikan.errors import (
+    ConflictError,
     ExtractError,
     FetchError,
     FileTooLargeError,
     InputError,
     OversizeError,
+    SummaryDropped,
     WaikanError,
 )
 from waikan.extract.limited import extract_for
@@ -316,12 +318,27 @@ def summarize(
 
     def failed(article: ArticleRecord, exc: WaikanError) -> None:
         message = f"article {article.id}: {exc}"
+        if isinstance(exc, ConflictError):  # the other change stays; nothing to undo
+            message = conflict_message(article.id, exc)
         report.errors.append(message)
         if on_error:
             on_error(message)
 
     summarize_articles(ws, todo, done, failed)
     return report
+
+
+def conflict_message(article_id: int, exc: ConflictError) -> str:
+    """Why a summarize left an article alone: its post or status moved after this run
+    read it (an editor, a publish, dedupe, or another ``summarize``/``serve``)."""
+    head = (
+        f"article {article_id} changed meanwhile (edited, approved, rejected, published, "
+        f"marked a duplicate or summarized elsewhere; post now at revision {exc.revision})"
+    )
+    if not isinstance(exc, SummaryDropped):
+        return f"{head}: skipped before the model call"
+    spent = ", its spend is recorded" if exc.calls else ""
+    return f"{head}: the new summary was dropped{spent}"
 
 
 # -- stage: fetch (sources → discovered → fetched → extracted) ----------------------

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from waikan import config as config_mod
 from waikan.config import Config
 from waikan.errors import WaikanError
-from waikan.store import Store, open_store
+
+if TYPE_CHECKING:
+    from waikan.store import Store
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Workspace:
                     raise WaikanError(
                         f"cannot create workspace {self.home}: {exc.strerror}"
                     ) from None
+            from waikan.store import open_store  # SQLAlchemy: not for ``--help``
+
             self._store = open_store(self.config.store_url)
         return self._store
 

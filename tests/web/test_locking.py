@@ -380,10 +380,14 @@ def test_regenerate_without_a_revision_swaps_on_the_one_it_read(
             else:
                 assert current.backend == "openai" and found.status == Status.REJECTED.value
                 assert not current.paragraphs[0].startswith("这篇报道描述了一则测试新闻")
-            # with nothing moving meanwhile the same call goes through and is audited
+            # with nothing moving meanwhile the next regenerate goes through and is
+            # audited: with the dropped answer, cached when it was dropped (no new call)
             if action == "edit":
                 done = review.regenerate(ws, aid, "a", revision=2)
-                assert done.revision == 3 and llm.calls == 2
-                assert _actions(list(ws.store.dump()))[-1] == ("a", "regenerate")
+                assert done.revision == 3 and llm.calls == 1
+                rows = list(ws.store.dump())
+                assert _actions(rows)[-1] == ("a", "regenerate") and _spent_calls(rows) == 1
+                regenerated = ws.store.current_summary(aid)
+                assert regenerated is not None and regenerated.backend == "openai"
         finally:
             ws.close()

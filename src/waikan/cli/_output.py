@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from waikan.store import ArticleRecord
+if TYPE_CHECKING:
+    from waikan.store import ArticleRecord
 
 
 def article_json(a: ArticleRecord) -> dict[str, object]:

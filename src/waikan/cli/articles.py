@@ -6,12 +6,9 @@ import json
 
 import click
 
-from waikan import pipeline
 from waikan.cli._output import emit, error
 from waikan.cli._state import State
 from waikan.models import Status
-from waikan.render import render_post
-from waikan.summarize.review import current_findings
 
 
 @click.command()
@@ -26,6 +23,8 @@ def add(state: State, inputs: tuple[str, ...], as_json: bool) -> None:
 
     Exit 3 when some pages were rejected (not an article, paywalled, too short).
     """
+    from waikan import pipeline  # extraction, fetching: loaded by the commands that use them
+
     ws = state.workspace()
     report = pipeline.ingest(ws, inputs, on_item=lambda a: emit(a, as_json), on_error=error)
     raise SystemExit(report.exit_code)
@@ -48,7 +47,13 @@ def list_articles(state: State, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines output.")
 @click.pass_obj
 def summarize(state: State, ids: tuple[int, ...], as_json: bool) -> None:
-    """Summarize pending articles (or the given IDs) with the configured backend."""
+    """Summarize pending articles (or the given IDs) with the configured backend.
+
+    A post an editor edits, approves or rejects while the model answers keeps the
+    editor's version: that article fails (exit 1), and the call stays in the spend.
+    """
+    from waikan import pipeline
+
     ws = state.workspace()
     report = pipeline.summarize(
         ws, list(ids) if ids else None, on_item=lambda a: emit(a, as_json), on_error=error
@@ -73,6 +78,10 @@ def show(state: State, article_id: int, fmt: str) -> None:
     A summary held for review has its guard findings listed on stderr (and in
     the json rendering's ``findings``), never in the text rendering.
     """
+    from waikan import pipeline
+    from waikan.render import render_post
+    from waikan.summarize.review import current_findings
+
     ws = state.workspace()
     post = pipeline.build_post(ws, article_id)
     rendered = render_post(post, fmt)

@@ -9,10 +9,8 @@ from pathlib import Path
 import click
 
 from waikan import config as config_mod
-from waikan import pipeline
 from waikan.cli._output import emit, error
 from waikan.cli._state import State
-from waikan.render import render_post
 from waikan.workspace import Workspace, init_workspace
 
 
@@ -27,6 +25,9 @@ from waikan.workspace import Workspace, init_workspace
 @click.pass_obj
 def demo(state: State, keep_dir: str | None) -> None:
     """Run add → summarize → show on the bundled sample articles, offline."""
+    from waikan import pipeline
+    from waikan.render import render_post
+
     home = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="waikan-demo-"))
     init_workspace(home)
     # The demo never reads the user's environment: it is the offline default.

@@ -7,16 +7,20 @@ without that route gets one tiny completion (``max_tokens=1``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-import openai
 
 from waikan.cli._state import State
 from waikan.errors import WaikanError
-from waikan.summarize import backend_for
-from waikan.summarize.openai_compat import OpenAICompatBackend
+
+if TYPE_CHECKING:
+    from waikan.summarize.openai_compat import OpenAICompatBackend
 
 
 def check_endpoint(backend: OpenAICompatBackend) -> list[tuple[bool, str]]:
+    import openai  # ~0.5 s: only this command's endpoint check needs the client
+
     client = openai.OpenAI(
         base_url=backend.base_url,
         api_key=backend._secret or "not-needed",
@@ -60,6 +64,9 @@ def check_endpoint(backend: OpenAICompatBackend) -> list[tuple[bool, str]]:
 @click.pass_obj
 def doctor(state: State) -> None:
     """Check config, database and the LLM endpoint (reachable, key, model); exit 1 on a problem."""
+    from waikan.summarize import backend_for
+    from waikan.summarize.openai_compat import OpenAICompatBackend
+
     results: list[tuple[bool, str]] = []
     try:
         ws = state.workspace()

@@ -11,9 +11,7 @@ from waikan import config as config_mod
 from waikan.cli._output import error
 from waikan.cli._state import State
 from waikan.errors import ExtractError, InputError
-from waikan.extract.limited import extract_for
 from waikan.models import reading_minutes
-from waikan.pipeline import read_file
 
 
 @click.command("extract")
@@ -26,6 +24,9 @@ def extract_cmd(state: State, files: tuple[str, ...], as_json: bool, url: str | 
 
     The same ``extract.*`` limits as a run apply, so a page that a run rejects as
     ``too_deep`` or ``timeout`` is rejected here too."""
+    from waikan.extract.limited import extract_for  # trafilatura: only this command's
+    from waikan.pipeline import read_file
+
     cfg = config_mod.load(state.home, overrides=state.overrides)
     failed = rejected = False
     for name in files:

@@ -16,9 +16,6 @@ from waikan.summarize.glossary import (
     entry_from_row,
     read_file,
 )
-from waikan.summarize.glossary_store import remove_entry, save_entries
-from waikan.summarize.guard import Article, check
-from waikan.summarize.service import load_glossary
 
 
 def _line(e: Entry) -> str:
@@ -42,6 +39,8 @@ def list_entries(
     state: State, user_only: bool, kind: str | None, search: str | None, as_json: bool
 ) -> None:
     """List glossary entries (user entries override built-in ones)."""
+    from waikan.summarize.service import load_glossary  # the store, the guard: when run
+
     ws = state.workspace()
     entries = sorted(load_glossary(ws.store, ws.config).entries.values(), key=lambda e: e.key)
     for e in entries:
@@ -84,6 +83,8 @@ def add(
         },
         "glossary add",
     )
+    from waikan.summarize.glossary_store import save_entries
+
     save_entries(state.workspace().store, [entry])
     click.echo(_line(entry))
 
@@ -93,6 +94,8 @@ def add(
 @click.pass_obj
 def remove(state: State, english: str) -> None:
     """Remove the user entry for ENGLISH (built-in entries are overridden, not removed)."""
+    from waikan.summarize.glossary_store import remove_entry
+
     key = Entry(english, "other", "-").key
     if not remove_entry(state.workspace().store, key):
         raise UsageError(f"no user glossary entry {english!r} (built-ins are overridden by add)")
@@ -104,6 +107,8 @@ def remove(state: State, english: str) -> None:
 @click.pass_obj
 def import_file(state: State, file: str) -> None:
     """Import user entries from FILE: TSV (or .csv) with a header naming en, zh_hans, …"""
+    from waikan.summarize.glossary_store import save_entries
+
     entries = read_file(file)
     count = save_entries(state.workspace().store, entries)
     click.echo(f"imported {count} entries from {file}")
@@ -119,6 +124,9 @@ def check_text(state: State, text: str, summary: str | None) -> None:
     With --summary, run the guard's name and number checks on a Chinese text
     against TEXT; exit 3 when it has findings.
     """
+    from waikan.summarize.guard import Article, check
+    from waikan.summarize.service import load_glossary
+
     ws = state.workspace()
     g: Glossary = load_glossary(ws.store, ws.config)
     hits = g.find(text)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from waikan.cli._output import error
 from waikan.cli._state import State
 from waikan.errors import InputError, UsageError
-from waikan.publish import outbox
-from waikan.publish import review as review_mod
-from waikan.publish.run import Outcome, actor, publish, publish_lock
+
+if TYPE_CHECKING:  # the publish package (store, destinations) loads when a command runs
+    from waikan.publish.run import Outcome
 
 
 def _outcome_line(ws_state: State, o: Outcome, as_json: bool) -> None:
@@ -85,6 +86,9 @@ def publish_cmd(
     with one error line per problem. Exit 3 when deliveries are in doubt
     (see --resolve).
     """
+    from waikan.publish import outbox
+    from waikan.publish.run import actor, publish, publish_lock
+
     ws = state.workspace()
     if (delivered or resend or drop) and not resolve:
         raise UsageError("--delivered, --resend and --drop go with --resolve")
@@ -143,6 +147,9 @@ def publish_cmd(
 @click.pass_obj
 def approve(state: State, article_id: int) -> None:
     """Approve the post of article ID for publishing (audited)."""
+    from waikan.publish import review as review_mod
+    from waikan.publish.run import actor
+
     status = review_mod.approve(state.workspace(), article_id, actor())
     click.echo(f"{article_id}\t{status}")
 
@@ -153,6 +160,9 @@ def approve(state: State, article_id: int) -> None:
 @click.pass_obj
 def reject(state: State, article_id: int, reason: str | None) -> None:
     """Reject article ID: it is never published (audited)."""
+    from waikan.publish import review as review_mod
+    from waikan.publish.run import actor
+
     status = review_mod.reject(state.workspace(), article_id, actor(), reason)
     click.echo(f"{article_id}\t{status}")
 
@@ -173,6 +183,9 @@ def edit(state: State, article_id: int, path: str | None) -> None:
     A published post is then sent again as a new revision: Telegram messages
     are edited in place.
     """
+    from waikan.publish import review as review_mod
+    from waikan.publish.run import actor
+
     ws = state.workspace()
     if path == "-":
         text = sys.stdin.read()
@@ -204,6 +217,9 @@ def unpublish(state: State, article_id: int) -> None:
 
     Run it again after an error to finish the destinations that failed.
     """
+    from waikan.publish import review as review_mod
+    from waikan.publish.run import actor
+
     errors = review_mod.unpublish(state.workspace(), article_id, actor())
     for message in errors:
         error(message)

@@ -6,10 +6,7 @@ import json
 
 import click
 
-from waikan import pipeline
 from waikan.cli._state import State
-from waikan.dedupe.index import approve_update, decline_update
-from waikan.dedupe.stories import list_stories
 
 
 @click.group(invoke_without_command=True)
@@ -32,6 +29,9 @@ def stories(ctx: click.Context, limit: int | None, min_outlets: int, as_json: bo
     """
     if ctx.invoked_subcommand is not None:
         return
+    from waikan import pipeline  # dedupe (numpy) and the stages: only when listing
+    from waikan.dedupe.stories import list_stories
+
     state: State = ctx.obj
     ws = state.workspace()
     pipeline.dedupe(ws)
@@ -73,6 +73,8 @@ def approve(state: State, story_id: int) -> None:
     The update becomes the story's canonical article; the old summary stays in
     the history.
     """
+    from waikan.dedupe.index import approve_update
+
     article_id = approve_update(state.workspace().store, story_id)
     click.echo(f"{story_id}\tupdate approved: article {article_id} will be summarized")
 
@@ -82,6 +84,8 @@ def approve(state: State, story_id: int) -> None:
 @click.pass_obj
 def decline(state: State, story_id: int) -> None:
     """Keep story ID's current summary; its pending update stays a duplicate."""
+    from waikan.dedupe.index import decline_update
+
     article_id = decline_update(state.workspace().store, story_id)
     click.echo(f"{story_id}\tupdate declined: article {article_id} stays a duplicate")
 

@@ -8,6 +8,21 @@ result (``Extracted.reject_reason``), not an error.
 
 from __future__ import annotations
 
-from waikan.extract.core import DEFAULT_MIN_WORDS, extract
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from waikan.extract.core import DEFAULT_MIN_WORDS, extract
 
 __all__ = ["DEFAULT_MIN_WORDS", "extract"]
+
+
+def __getattr__(name: str) -> object:
+    """Load the extractor (trafilatura, py3langid) on first use: the ``waikan`` package
+    imports this subpackage at start-up (see its ``__init__``), every command with it."""
+    if name not in __all__:
+        raise AttributeError(f"module 'waikan.extract' has no attribute {name!r}")
+    from waikan.extract import core
+
+    value: object = getattr(core, name)
+    globals()[name] = value
+    return value

@@ -205,8 +205,10 @@ def regenerate(ws: Workspace, article_id: int, who: str, revision: int | None = 
     The call runs outside any transaction, so the revision is checked twice: before
     it (a stale one costs no call) and where the answer is stored (compare-and-swap,
     with the status too): an edit, reject or other regenerate that landed during the
-    call wins, the answer is dropped with :class:`ConflictError`, and its spend stays
-    recorded. Without ``revision`` the one read here is compared.
+    call wins, the answer is dropped with :class:`~waikan.errors.SummaryDropped` (a
+    ConflictError), its spend stays recorded and the answer cached, as for ``waikan
+    summarize`` (one code path): the next regenerate reuses it. Without ``revision``
+    the one read here is compared.
     """
     from waikan.summarize.service import Summarizer
 

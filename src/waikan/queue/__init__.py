@@ -11,10 +11,14 @@ what a lost message left pending.
 
 from __future__ import annotations
 
-from waikan.queue.app import TASKS, broker_check, make_app
-from waikan.queue.coordinator import run_distributed
-from waikan.queue.dead import DeadLetter, dead_letters, record_dead_letter
-from waikan.queue.status import QueueStatus, queue_status
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from waikan.queue.app import TASKS, broker_check, make_app
+    from waikan.queue.coordinator import run_distributed
+    from waikan.queue.dead import DeadLetter, dead_letters, record_dead_letter
+    from waikan.queue.status import QueueStatus, queue_status
 
 __all__ = [
     "TASKS",
@@ -27,3 +31,25 @@ __all__ = [
     "record_dead_letter",
     "run_distributed",
 ]
+
+# Loaded on first use (PEP 562): ``waikan status`` reads this package without a
+# queue configured, and Celery, Redis and the pipeline cost it ~0.5 s up front.
+_WHERE = {
+    "TASKS": "app",
+    "broker_check": "app",
+    "make_app": "app",
+    "run_distributed": "coordinator",
+    "DeadLetter": "dead",
+    "dead_letters": "dead",
+    "record_dead_letter": "dead",
+    "QueueStatus": "status",
+    "queue_status": "status",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

@@ -14,10 +14,8 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import openai
-from openai.types.chat import ChatCompletion
 
 from waikan.config import Config
 from waikan.errors import ConfigError, SummarizeError
@@ -27,6 +25,9 @@ from waikan.summarize.base import SummaryRequest, fullwidth_punctuation, split_p
 from waikan.summarize.limits import RateLimiter, backoff_delay
 from waikan.summarize.prompt import Prompt, load_prompt
 from waikan.summarize.tokens import count_messages
+
+if TYPE_CHECKING:
+    import openai
 
 # The SDK's HTTP client logs request lines; nothing of a request belongs in our logs.
 for _name in ("openai", "httpx", "httpx2", "httpcore"):
@@ -73,6 +74,10 @@ class OpenAICompatBackend:
         self.limiter = limiter or RateLimiter()
         self._sleep = sleep
         self._secret = api_key
+        # Imported here, not at the top: the SDK costs ~0.5 s, which every ``waikan``
+        # command paid (through the plugin registry) though few ever call a model.
+        import openai
+
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=api_key or "not-needed",
@@ -125,6 +130,9 @@ class OpenAICompatBackend:
     def _complete_with(
         self, model: str, messages: list[dict[str, str]], estimate: int
     ) -> tuple[str, str, int, int]:
+        import openai  # loaded by __init__ already
+        from openai.types.chat import ChatCompletion
+
         for attempt in range(self.max_retries + 1):
             self.limiter.acquire(estimate)
             retry_after: float | None = None

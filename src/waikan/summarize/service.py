@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from waikan.errors import StorageError, SummarizeError, WaikanError
+from waikan.errors import (
+    ConflictError,
+    StorageError,
+    SummarizeError,
+    SummaryDropped,
+    WaikanError,
+)
 from waikan.models import Status, Summary
 from waikan.store import ArticleRecord, Store, body_sha256, schema
 from waikan.summarize import backend_for
@@ -117,14 +123,26 @@ class Summarizer:
         on_done: Callable[[Outcome], None],
         on_error: Callable[[ArticleRecord, WaikanError], None],
     ) -> None:
-        """Summarize ``articles`` in parallel; callbacks run in the caller's thread order."""
+        """Summarize ``articles`` in parallel; callbacks run in the caller's thread order.
+
+        Each answer is stored only if the article's post revision (read at its turn)
+        and status (as listed) are unchanged: a re-summarize never overwrites what an
+        editor did meanwhile; that article fails with ``ConflictError`` (before its
+        model call when the change is already there, else :class:`SummaryDropped`).
+        """
         lock = threading.Lock()
 
         def work(article: ArticleRecord) -> None:
             if self.stop is not None:
                 return
             try:
-                outcome = self.summarize(article)
+                # What this run read, compared before the call and where the answer is
+                # stored (as a desk regenerate does): an edit, approval or reject made
+                # before or while the model answers wins.
+                seen = self.store.revision(article.id)
+                outcome = self.summarize(
+                    article, expect_revision=seen, expect_status=(article.status,)
+                )
             except _STOPPERS as exc:
                 with lock:
                     first = self.stop is None
@@ -173,10 +191,13 @@ class Summarizer:
     ) -> Outcome:
         """One article's summary, stored.
 
-        ``expect_revision``/``expect_status`` are compared and swapped where the answer
-        is stored (:meth:`Store.add_summary`), since the model call runs outside any
-        transaction: a desk regenerate must not replace an edit that landed meanwhile.
-        ``then`` writes in that same transaction (the regenerate's audit row).
+        ``expect_revision``/``expect_status`` are compared just before a model call (a
+        post that already moved costs no call: plain :class:`ConflictError`) and swapped
+        where the answer is stored (:meth:`Store.add_summary`), since the call runs
+        outside any transaction: a desk regenerate or re-summarize must not replace an
+        edit that landed meanwhile (:class:`SummaryDropped`; the paid answer is still
+        cached for the next try). ``then`` writes in that same transaction (the
+        regenerate's audit row).
         """
         store = partial(
             self._store, expect_revision=expect_revision, expect_status=expect_status, then=then
@@ -205,6 +226,8 @@ class Summarizer:
                 with self._writes:
                     self.budget.record(summary.model or backend.model, 0, 0, cached=True)
                 return store(article, summary, findings, calls=0, cached=True)
+            if expect_revision is not None or expect_status is not None:
+                self._unmoved(article.id, expect_revision, expect_status)
             summary, calls = self._call(backend, request)
             findings = self._check(summary, text, hits)
             if findings:
@@ -213,6 +236,25 @@ class Summarizer:
                 calls += more
                 findings = self._check(summary, text, hits)
             return store(article, summary, findings, calls=calls, cache=key)
+
+    def _unmoved(self, article_id: int, revision: int | None, status: Sequence[str] | None) -> None:
+        """ConflictError unless the post and status are still what the caller read: a
+        batch lists statuses long before an article's turn, and a call costs money."""
+        a, p = schema.articles, schema.posts
+        q = (
+            select(a.c.status, p.c.revision)
+            .select_from(a.outerjoin(p, p.c.article_id == a.c.id))
+            .where(a.c.id == article_id)
+        )
+        with self.store.engine.connect() as c:
+            row = c.execute(q).first()
+        now = int(row.revision or 0) if row is not None else 0
+        if (
+            row is None
+            or (revision is not None and now != revision)
+            or (status is not None and row.status not in status)
+        ):
+            raise ConflictError(article_id, now)
 
     def _hits(self, text: str) -> list[Hit]:
         """Glossary hits, kept for the thread's last text: copies of a body run right after
@@ -306,22 +348,32 @@ class Summarizer:
         then: Callable[[Connection, Summary], None] | None = None,
     ) -> Outcome:
         """Store the summary and, under the key ``cache``, the answer for later copies: one
-        transaction (a write transaction is the expensive part of an article on SQLite)."""
+        transaction (a write transaction is the expensive part of an article on SQLite).
+
+        A lost compare-and-swap rolls both back; the answer is then cached on its own, so
+        the next re-summarize or regenerate of the article reuses what was paid for.
+        """
         status = Status.NEEDS_REVIEW if findings else Status.SUMMARIZED
-        with self._writes, self.store.engine.begin() as c:
+        try:
+            with self._writes, self.store.engine.begin() as c:
+                if cache is not None:
+                    _cache_put(c, cache, summary, findings)
+                self.store.add_summary(
+                    article.id,
+                    summary,
+                    status=status,
+                    findings=[(f.kind, f.message) for f in findings],
+                    expect_revision=expect_revision,
+                    expect_status=expect_status,
+                    conn=c,
+                )
+                if then is not None:
+                    then(c, summary)
+        except ConflictError as exc:
             if cache is not None:
-                _cache_put(c, cache, summary, findings)
-            self.store.add_summary(
-                article.id,
-                summary,
-                status=status,
-                findings=[(f.kind, f.message) for f in findings],
-                expect_revision=expect_revision,
-                expect_status=expect_status,
-                conn=c,
-            )
-            if then is not None:
-                then(c, summary)
+                with self._writes, self.store.engine.begin() as c:
+                    _cache_put(c, cache, summary, findings)
+            raise SummaryDropped(article.id, exc.revision, calls) from exc
         # What add_summary changed of the article; no read back.
         updated = replace(article, status=status.value, reason=None)
         return Outcome(updated, tuple(findings), calls, cached)
