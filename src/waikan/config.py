@@ -11,6 +11,7 @@ references in ``waikan.toml``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -45,7 +46,10 @@ def _int(value: Any) -> int:
 def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
-    return float(value)
+    result = float(value)
+    if not math.isfinite(result):  # nan passes every bound; inf overflows dates and sleeps
+        raise ValueError("expected a finite number")
+    return result
 
 
 def _str(value: Any) -> str:
@@ -64,6 +68,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     secret: bool = False
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def name(self) -> str:
@@ -92,6 +97,10 @@ class Setting:
         if self.minimum is not None and result < self.minimum:
             raise ConfigError(
                 f"invalid value for {self.name}: {value!r} (minimum {self.minimum:g})"
+            )
+        if self.maximum is not None and result > self.maximum:
+            raise ConfigError(
+                f"invalid value for {self.name}: {value!r} (maximum {self.maximum:.10g})"
             )
         return result
 
@@ -355,6 +364,7 @@ SETTINGS: tuple[Setting, ...] = (
         15.0,
         "Default poll interval of a source, in minutes.",
         minimum=0.01,
+        maximum=10 * 365 * 24 * 60,  # ten years; far more overflows the next poll time
     ),
     Setting(
         "sources",
@@ -363,6 +373,7 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Existing items a new source takes (0: only items that appear later).",
         minimum=0,
+        maximum=1_000_000,
     ),
     Setting(
         "sources",
@@ -371,8 +382,17 @@ SETTINGS: tuple[Setting, ...] = (
         48.0,
         "Hours: items older than this are ignored.",
         minimum=0,
+        maximum=10 * 365 * 24,  # ten years
     ),
-    Setting("sources", "max_items", "int", 100, "Most new items taken per poll.", minimum=1),
+    Setting(
+        "sources",
+        "max_items",
+        "int",
+        100,
+        "Most new items taken per poll.",
+        minimum=1,
+        maximum=1_000_000,
+    ),
     Setting("site", "base_url", "str", "", "Absolute URL the site is served from."),
     Setting(
         "site",

@@ -25,9 +25,17 @@ from waikan.errors import StorageError, WaikanError
 from waikan.pipeline import STAGES, StageReport
 from waikan.workspace import Workspace
 
-__all__ = ["Scheduler", "run_stages"]
+__all__ = ["LeaderUnreachable", "Scheduler", "run_stages"]
 
 log = logging.getLogger(__name__)
+
+
+class LeaderUnreachable(WaikanError):
+    """``Leader.lead()`` could not reach the store: who leads is unknown, and we do not.
+
+    Not "another scheduler leads": with the database down there may be no other.
+    The message says why, without secrets; the scheduler keeps trying.
+    """
 
 
 def run_stages(ws: Workspace, should_stop: Callable[[], bool] = lambda: False) -> list[StageReport]:
@@ -49,7 +57,7 @@ Runner = Callable[[Workspace, Callable[[], bool]], list[StageReport]]
 
 
 class Leader(Protocol):
-    def lead(self) -> bool: ...
+    def lead(self) -> bool: ...  # False: another leads; raises LeaderUnreachable
     def release(self) -> None: ...
 
 
@@ -58,7 +66,8 @@ class Scheduler:
     """Ticks while it holds ``leader`` (when given); otherwise waits for it, as a follower.
 
     ``runner`` is one tick's work: the stages inline, or enqueued on workers.
-    ``on_leading(True/False)`` is told each change of leadership.
+    ``on_leading(True/False)`` is told each change of leadership; ``on_unreachable(why)``
+    once per outage of the store the lock lives in (leadership is then reported anew).
     """
 
     ws: Workspace
@@ -67,10 +76,12 @@ class Scheduler:
     runner: Runner = run_stages
     leader: Leader | None = None
     on_leading: Callable[[bool], object] | None = None
+    on_unreachable: Callable[[str], object] | None = None
     retry: float = 1.0  # seconds between a follower's attempts to lead
     recheck: float = 1.0  # seconds between a leader's checks, mid-tick, that it still leads
     ticks: int = 0
     _leading: bool | None = None
+    _unreachable: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _signals: int = 0
 
@@ -143,8 +154,11 @@ class Scheduler:
             if self.leader is None or time.monotonic() - checked < self.recheck:
                 return False
             checked = time.monotonic()
-            if self.leader.lead():
-                return False
+            try:
+                if self.leader.lead():
+                    return False
+            except LeaderUnreachable:
+                pass  # the lock's session is gone with the store: lost
             lost = True  # even if the lock could be taken again: this tick began under another
             log.warning("scheduler: leader lock lost mid-tick; stopping this tick")
             return True
@@ -153,7 +167,16 @@ class Scheduler:
 
     def _lead(self) -> bool:
         """Take or keep the leader lock (always True without one); report each change."""
-        leading = self.leader is None or self.leader.lead()
+        try:
+            leading = self.leader is None or self.leader.lead()
+        except LeaderUnreachable as exc:
+            if not self._unreachable:
+                self._unreachable, self._leading = True, None
+                log.info("scheduler: %s", exc)  # on_unreachable prints it
+                if self.on_unreachable:
+                    self.on_unreachable(str(exc))
+            return False
+        self._unreachable = False
         if leading != self._leading:
             self._leading = leading
             if self.leader is not None:

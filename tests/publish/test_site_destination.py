@@ -47,6 +47,21 @@ def test_failing_deploy_is_reported_and_retried(
     assert ws.store.article(post).status == "approved"  # type: ignore[union-attr]
 
 
+def test_nul_in_a_deploy_error_is_kept_escaped(waikan, home: Path, open_ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A remote end's words go into the outbox: PostgreSQL text cannot hold NUL (a crash)."""
+    script = 'import sys; sys.stderr.write("bad" + chr(0) + "news"); raise SystemExit(4)'
+    deploy = f"{sys.executable} -c '{script}'"
+    write_config(home, {"web": {"type": "site", "path": str(tmp_path / "o"), "deploy": deploy}})
+    ws = open_ws()
+    post = add_post(ws, 1)
+    result = waikan("publish")
+    assert_one_line_error(result)
+    assert "deploy command exited 4: bad" in result.err, result.err
+    errors = [r["error"] for r in ws.store.dump() if r["table"] == "outbox"]
+    assert errors == ["deploy command exited 4: bad\\x00news"]
+    assert ws.store.article(post).status == "approved"  # type: ignore[union-attr]
+
+
 def test_bad_deploy_command_is_a_config_error(waikan, home: Path) -> None:  # type: ignore[no-untyped-def]
     write_config(home, {"web": {"type": "site", "deploy": "rsync 'unterminated"}})
     result = waikan("publish")

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from tests.conftest import _CLEAN, DATA, ROOT, Result, assert_one_line_error
+from tests.conftest import _CLEAN, DATA, ROOT, SQLITE_ONLY, Result, assert_one_line_error
 from tests.servers.feeds import Served, ago, corpus_pages, raw, rss
 from tests.servers.openai_server import FakeLLM
 from tests.servers.pages import PageServer
@@ -178,6 +178,7 @@ def assert_fault_line(result: Result, *words: str) -> None:
 
 
 @pytest.mark.slow
+@SQLITE_ONLY  # the SQLite file on a full disk; PostgreSQL's fault is its own test below
 def test_disk_full_mid_run_then_resume(tmp_path: Path) -> None:
     mnt = tmp_path / "disk"
     mnt.mkdir()
@@ -206,6 +207,7 @@ def test_disk_full_mid_run_then_resume(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@SQLITE_ONLY  # the SQLite file on a disk gone read-only; PostgreSQL's is the next test
 def test_read_only_remount_mid_run_then_resume(tmp_path: Path) -> None:
     image, mnt = tmp_path / "disk.img", tmp_path / "disk"
     mnt.mkdir()
@@ -434,6 +436,7 @@ def listed(waikan: Callable[..., Result], e: dict[str, str] | None = None) -> li
     return got.out.splitlines()
 
 
+@SQLITE_ONLY  # a read-only SQLite URI and file; the PostgreSQL case is the next test
 def test_read_only_sqlite_store_is_one_line_then_resumes(  # type: ignore[no-untyped-def]
     waikan, home: Path
 ) -> None:

@@ -113,6 +113,26 @@ def test_new_source_backfill_zero_takes_only_later_items(waikan) -> None:  # typ
         assert "/p0" not in srv.hits and "/p1" not in srv.hits
 
 
+def test_nul_in_a_feed_is_dropped_not_a_crash(waikan) -> None:  # type: ignore[no-untyped-def]
+    """``&#0;`` decodes to NUL, which PostgreSQL text refuses: it was a traceback there."""
+    pages = corpus_pages(2)
+    with PageServer(routes_for({f"/n{i}": p for i, p in enumerate(pages)})) as srv:
+        feed = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Nul&#0; Wire</title>'
+            f"<item><title>A&#0;</title><link>{srv.base}/n0</link></item>"
+            f"<item><title>B</title><link>{srv.base}/n1&#0;</link></item>"
+            "</channel></rss>"
+        )
+        srv.routes["/feed.xml"] = Served(feed.encode(), "application/rss+xml")
+        added = waikan("sources", "add", f"{srv.base}/feed.xml", "--backfill", "10", env=ENV)
+        assert added.code == 0, added.err
+        assert "Nul Wire" in added.out and "1 items listed, 1 taken now" in added.out
+        assert waikan("fetch", "--now", env=ENV).code == 0
+        got = rows(waikan)
+        assert [(r["url"], r["source"]) for r in got] == [(f"{srv.base}/n0", "Nul Wire")]
+        assert "/n1" not in srv.hits
+
+
 def test_max_age_and_filters(waikan) -> None:  # type: ignore[no-untyped-def]
     pages = corpus_pages(3, offset=7)
     with PageServer(routes_for({f"/q{i}": p for i, p in enumerate(pages)})) as srv:

@@ -157,6 +157,11 @@ def test_glossary_cli(waikan: Any, tmp_path: Path) -> None:
         if x
     ]
     assert "Alpha Beta" not in names  # all or nothing
+    nul = tmp_path / "nul.tsv"  # PostgreSQL text cannot hold NUL: a traceback there
+    nul.write_text("en\tzh_hans\nKaja Kallas\t卡拉斯\x00\n", encoding="utf-8")
+    refused = waikan("glossary", "import", str(nul))
+    assert_one_line_error(refused)
+    assert "line 2: contains a NUL character" in refused.err
     assert waikan("glossary", "remove", "Jane Roe").code == 0
     assert_one_line_error(waikan("glossary", "remove", "Jane Roe"))
 

@@ -16,6 +16,7 @@ from tests.summarize.scripted_llm import Hang, Raw, ScriptedLLM, Status
 
 from waikan.models import Extracted, Summary
 from waikan.store import open_store, schema
+from waikan.summarize.openai_compat import parse_answer
 from waikan.summarize.service import _cache_put
 
 KEY = "sk-guard-test-0bad5eed"
@@ -81,6 +82,25 @@ def test_normal_answer_is_summarized_with_glossary_in_prompt(waikan: Any, home: 
     assert "Antony Blinken = 安东尼·布林肯" in prompt and "Wang Yi = 王毅" in prompt
     assert "Donald Trump" not in prompt  # only names found in the article are sent
     assert findings_of(waikan, e) == []
+
+
+def test_nul_in_an_answer_is_dropped_not_a_crash(waikan: Any, home: Path) -> None:
+    """PostgreSQL text cannot hold NUL: such an answer crashed ``summarize`` there."""
+    title, first, *rest = GOOD.split("\n\n")
+    answer = "\n\n".join([title[:5] + "\x00" + title[5:], first + "\x00", *rest])
+    with ScriptedLLM(api_key=KEY, default=answer) as llm:
+        e = env(llm)
+        add_seed(waikan, e)
+        result = waikan("summarize", env=e)
+        assert result.code == 0, result.err
+    store = open_store(f"sqlite:///{home / 'waikan.db'}")
+    try:
+        summary = store.current_summary(1)
+    finally:
+        store.close()
+    title_zh, paragraphs = parse_answer(GOOD)  # the answer as if it had no NUL
+    assert summary is not None and summary.title_zh == title_zh == "布林肯与王毅再度会晤"
+    assert summary.paragraphs == tuple(paragraphs)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ def test_fullwidth_punctuation(raw: str, expected: str) -> None:
 def test_split_paragraphs_blank_lines_and_single_lines() -> None:
     assert split_paragraphs("一\n\n二\n \n三\n\n四\n") == ["一", "二", "三", "四"]
     assert split_paragraphs("一\n二\n三") == ["一", "二", "三"]
+    assert split_paragraphs("一\x00\n\n\x00\n\n二") == ["一", "二"]  # NUL: never stored
 
 
 def test_parse_answer_title() -> None:

@@ -183,6 +183,35 @@ def test_bad_input_pages(served: tuple[WebServer, Workspace]) -> None:
         assert dup.status_code == 400 and "already exists" in dup.text
 
 
+def test_nul_characters_are_a_400_on_every_store(served: tuple[WebServer, Workspace]) -> None:
+    """PostgreSQL text cannot hold NUL: a query with one was a 500 there (found by the fuzz)."""
+    server, ws = served
+    token = accounts.issue_token(ws.store, "root")
+    api = {"authorization": f"Bearer {token}"}
+    with client(server) as c:
+        got = [
+            c.get("/desk/api/v1/articles", params={"source": "a\x00b"}, headers=api),
+            c.get("/desk/api/v1/articles", params={"destination": "\x00"}, headers=api),
+            c.post("/desk/api/v1/glossary", json={"en": "A\x00", "zh_hans": "甲"}, headers=api),
+            c.post("/desk/api/v1/destinations/%00/pause", headers=api),
+            c.post("/desk/login", data={"name": "root\x00", "password": PASSWORD}),
+        ]
+        for r in got:
+            assert r.status_code == 400, (r.request.url, r.status_code, r.text)
+        assert got[0].json() == {"error": "the request contains a NUL character"}
+        extra = {"name": "root", "password": PASSWORD, "x\x00": "\x00"}  # unread: ignored
+        assert c.post("/desk/login", data=extra).status_code == 303
+        spec = c.get("/desk/api/v1/openapi.json").json()
+        for item in spec["paths"].values():
+            assert all("400" in op["responses"] for op in item.values())
+        csrf = login(c, "root")
+        form = {"csrf": csrf, "en": "Kaja\x00", "zh_hans": "卡拉斯"}
+        assert c.post("/desk/glossary", data=form).status_code == 400
+        assert c.get("/desk/queue", params={"source": "\x00"}).status_code == 400
+        assert c.get("/desk/queue", params={"source": "none"}).status_code == 200
+    assert not any(r["table"] == "glossary_entries" for r in ws.store.dump())
+
+
 def test_chinese_by_default_english_on_request(served: tuple[WebServer, Workspace]) -> None:
     server, _ws = served
     with client(server) as c:

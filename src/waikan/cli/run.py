@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from waikan.cli._state import State
 from waikan.errors import WaikanError
-from waikan.pipeline import StageReport
-from waikan.scheduler import Runner, Scheduler, run_stages
-from waikan.workspace import Workspace
+
+if TYPE_CHECKING:  # the stages load extraction, fetching, dedupe: only when run
+    from waikan.pipeline import StageReport
+    from waikan.scheduler import Runner
+    from waikan.workspace import Workspace
 
 
 def _report(reports: list[StageReport]) -> int:
@@ -41,6 +44,8 @@ def run_command(state: State, distributed: bool) -> None:
     Cron-friendly: prints one line per stage; exit 1 when any stage failed,
     3 when some items were rejected, else 0.
     """
+    from waikan.scheduler import run_stages
+
     if distributed:
         from waikan.queue.coordinator import run_on_workers
 
@@ -87,6 +92,7 @@ def serve(
     store) and the others wait to take over; --ticks counts ticks as leader.
     """
     from waikan.queue.leader import leader_for
+    from waikan.scheduler import Scheduler, run_stages
 
     ws = state.workspace()
     runner = _distributed_runner(ws) if distributed else run_stages
@@ -108,6 +114,9 @@ def serve(
         what = "leading" if leading else "waiting: another scheduler leads"
         click.echo(f"waikan serve: {what}", err=True)
 
+    def on_unreachable(why: str) -> None:
+        click.echo(f"waikan serve: waiting: {why}; trying again", err=True)
+
     scheduler = Scheduler(
         ws,
         interval=interval,
@@ -115,6 +124,7 @@ def serve(
         runner=runner,
         leader=leader_for(ws.store, ws.home),
         on_leading=on_leading,
+        on_unreachable=on_unreachable,
     )
     click.echo(f"waikan serve: scheduler running every {interval:g} s (Ctrl-C stops)", err=True)
     try:
@@ -129,6 +139,7 @@ def _distributed_runner(ws: Workspace) -> Runner:
     """A tick that enqueues on the workers; broker, store and a worker are checked first."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from waikan.pipeline import StageReport
     from waikan.queue.app import broker_check, make_app, store_check
     from waikan.queue.coordinator import (
         BROKER_ERRORS,

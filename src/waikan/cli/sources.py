@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,19 +12,36 @@ import click
 
 from waikan.cli._output import emit, error
 from waikan.cli._state import State
-from waikan.dedupe.urls import canonicalize
 from waikan.errors import InputError, UsageError, WaikanError
-from waikan.fetch import FetchSettings, check_url, fetch
-from waikan.fetch.guard import check_scheme
 from waikan.sources import KINDS
 from waikan.sources.filters import Filters
 from waikan.sources.local import local_kind
 from waikan.sources.opml import OpmlFeed, parse_opml, write_opml
-from waikan.sources.repo import BODY_POLICIES, SourceRecord, SourceRepo
+from waikan.sources.repo import BODY_POLICIES, RANGES, SourceRecord, SourceRepo
 from waikan.store import ArticleRecord
 from waikan.workspace import Workspace
 
 TYPE_CHOICES = ("auto", *KINDS)
+
+
+class _Number(click.FloatRange):
+    """A FloatRange that also refuses NaN, which passes any bound."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        got = super().convert(value, param, ctx)
+        if not math.isfinite(got):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return got
+
+
+def _floats(key: str) -> click.FloatRange:
+    """The range a stored row may hold (:data:`RANGES`): an option takes no more."""
+    return _Number(*RANGES[key])
+
+
+def _ints(key: str) -> click.IntRange:
+    least, most = RANGES[key]
+    return click.IntRange(int(least), int(most))
 
 
 @click.group()
@@ -44,6 +62,8 @@ def _check_type(kind: str) -> str:
 
 def _summary_line(s: SourceRecord) -> str:
     status = s.last_error or s.last_status or "not polled yet"
+    if s.broken:  # listed, so that the operator sees it and can fix or remove it
+        status = f"broken: {s.broken}"
     return f"{s.id}\t{s.kind}\t{s.name or ''}\t{s.url}\t{status}"
 
 
@@ -58,11 +78,11 @@ def _summary_line(s: SourceRecord) -> str:
     metavar="|".join(TYPE_CHOICES),
     help="Source type; auto detects it from the content.",
 )
-@click.option("--backfill", type=click.IntRange(min=0), help="Existing items to take (default 0).")
-@click.option("--every", type=click.FloatRange(min=0.01), help="Poll interval in minutes.")
-@click.option("--max-age", type=click.FloatRange(min=0), help="Ignore items older (hours).")
-@click.option("--max-items", type=click.IntRange(min=1), help="Most new items per poll.")
-@click.option("--priority", type=int, help="Higher is polled and fetched first.")
+@click.option("--backfill", type=_ints("backfill"), help="Existing items to take (default 0).")
+@click.option("--every", type=_floats("every"), help="Poll interval in minutes.")
+@click.option("--max-age", type=_floats("max_age"), help="Ignore items older (hours).")
+@click.option("--max-items", type=_ints("max_items"), help="Most new items per poll.")
+@click.option("--priority", type=_ints("priority"), help="Higher is polled and fetched first.")
 @click.option("--tag", "tags", multiple=True, help="Tag for routing (repeatable).")
 @click.option("--include", multiple=True, help="Keep only items with this keyword (repeatable).")
 @click.option("--exclude", multiple=True, help="Drop items with this keyword (repeatable).")
@@ -77,7 +97,7 @@ def _summary_line(s: SourceRecord) -> str:
 )
 @click.option(
     "--first-n",
-    type=click.IntRange(min=1),
+    type=_ints("first_n"),
     help="Paragraphs kept with --body first_n (default 3).",
 )
 @click.option(
@@ -125,6 +145,9 @@ def add_source(
         body_policy=body_policy,
         first_n=first_n,
     )
+    from waikan.dedupe.urls import canonicalize  # dedupe (numpy), fetch (httpx): when run
+    from waikan.fetch.guard import check_scheme
+
     Filters.from_settings(settings, name or ref)  # a bad pattern is an error before any row
     ws = state.workspace()
     if kind == "opml":
@@ -191,6 +214,8 @@ def list_sources(state: State, as_json: bool) -> None:
 @click.pass_obj
 def remove_source(state: State, refs: tuple[str, ...]) -> None:
     """Remove sources (their articles stay)."""
+    from waikan.dedupe.urls import canonicalize
+
     repo = SourceRepo(state.workspace().store)
     found = []
     for ref in refs:
@@ -204,6 +229,9 @@ def remove_source(state: State, refs: tuple[str, ...]) -> None:
 
 
 def _read_ref(ws: Workspace, ref: str) -> bytes:
+    from waikan.fetch import FetchSettings, check_url, fetch
+    from waikan.fetch.guard import check_scheme
+
     if ref.startswith(("http://", "https://")):
         cfg = ws.config
         check_url(ref, allow_private=bool(cfg["fetch.allow_private_networks"]))
@@ -227,6 +255,9 @@ def _read_ref(ws: Workspace, ref: str) -> bytes:
 
 
 def _import_opml(ws: Workspace, ref: str) -> None:
+    from waikan.dedupe.urls import canonicalize
+    from waikan.fetch.guard import check_scheme
+
     feeds = parse_opml(_read_ref(ws, ref), ref)
     repo = SourceRepo(ws.store)
     known = {s.url for s in repo.all()}
@@ -267,7 +298,7 @@ def import_opml(state: State, ref: str) -> None:
 def export_opml(state: State, output: str | None) -> None:
     """Write the feed and sitemap sources as OPML 2.0."""
     feeds = [
-        OpmlFeed(s.url, s.name, tuple(s.settings.get("tags") or ()), s.language)
+        OpmlFeed(s.url, s.name, () if s.broken else tuple(s.setting("tags", ())), s.language)
         for s in SourceRepo(state.workspace().store).all()
         if s.kind not in ("warc", "dir")
     ]
@@ -292,6 +323,7 @@ def fetch_command(state: State, now: bool, refs: tuple[str, ...], as_json: bool)
     Exit 1 when a source or a page failed (the others go on), 3 when some
     pages were rejected.
     """
+    from waikan.dedupe.urls import canonicalize
     from waikan.sources.poll import fetch_stage
 
     ws = state.workspace()

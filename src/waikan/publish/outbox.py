@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from waikan.errors import UsageError
-from waikan.store import Store, schema
+from waikan.store import Store, schema, storable
 
 __all__ = ["SAFE_OPS", "Delivery", "Journal", "audit", "recover"]
 
@@ -207,6 +207,8 @@ def recover(store: Store) -> list[Delivery]:
 
 
 def _set(store: Store, ids: Sequence[int], **values: Any) -> None:
+    if values.get("error"):  # often a remote end's words
+        values["error"] = storable(values["error"])
     with store.engine.begin() as c:
         c.execute(update(_t).where(_t.c.id.in_(list(ids))).values(updated_at=_now(), **values))
 

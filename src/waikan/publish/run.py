@@ -101,15 +101,19 @@ def publish_lock(ws: Workspace) -> Iterator[None]:
 
 
 def source_tags(ws: Workspace, article_id: int) -> set[str]:
+    """The tags of the article's source; none while its row is broken (hand-edited)."""
+    from sqlalchemy import Text, cast
+
+    from waikan.sources.repo import read_settings
+
     q = (
-        select(schema.sources.c.settings)
+        select(cast(schema.sources.c.settings, Text))
         .join(schema.articles, schema.articles.c.source_id == schema.sources.c.id)
         .where(schema.articles.c.id == article_id)
     )
     with ws.store.engine.connect() as c:
-        settings = c.scalar(q)
-    tags = (settings or {}).get("tags", []) if isinstance(settings, dict) else []
-    return {str(t).casefold() for t in tags}
+        settings, broken = read_settings(c.scalar(q))
+    return set() if broken else {t.casefold() for t in settings.get("tags") or []}
 
 
 def editor_approved(ws: Workspace, article_id: int) -> bool:

@@ -222,7 +222,7 @@ def run_distributed(
 def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     from waikan.dedupe.index import pending as dedupe_pending
     from waikan.sources.poll import fetch_stage
-    from waikan.sources.repo import SourceRepo
+    from waikan.sources.repo import SourceRepo, usable
 
     store = ws.store
     repo = SourceRepo(store)
@@ -230,7 +230,7 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     # 1. polls: listing sources on the workers; local files are read here.
     fetch_report = StageReport("fetch")
     reports.append(fetch_report)
-    due = repo.due()
+    due = usable(repo.due(), lambda s: fetch_report.errors.append(s.broken_line()))
     local = [s.id for s in due if s.kind in ("warc", "dir")]
     if local:
         got = fetch_stage(ws, source_ids=local)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 
-from waikan.store import Store, schema
+from waikan.store import Store, schema, storable
 
 __all__ = ["DeadLetter", "dead_letters", "record_dead_letter"]
 
@@ -30,8 +30,8 @@ class DeadLetter:
 def record_dead_letter(store: Store, kind: str, task: str | None, body: object, error: str) -> None:
     """Keep a message that cannot run (``kind`` one of :data:`KINDS`) and log one line."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else repr(body)
-    text = text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
-    first_line = (error.splitlines()[0] if error else kind).replace("\x00", "\\x00")
+    text = storable(text)
+    first_line = storable(error.splitlines()[0] if error else kind)
     log.error("dead letter (%s) task=%s: %s", kind, task, first_line[:300])
     with store.engine.begin() as c:
         c.execute(

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from waikan.scheduler import Leader
-from waikan.store import Store
+from waikan.scheduler import Leader, LeaderUnreachable
+from waikan.store import Store, _safe_url, safe_error
 
-__all__ = ["FileLeader", "Leader", "PgLeader", "leader_for"]
+__all__ = ["FileLeader", "Leader", "LeaderUnreachable", "PgLeader", "leader_for"]
 
 LEADER = 8  # advisory lock namespace (tasks use 1-5, host slots 7)
 # libpq keepalives: a silent peer is declared dead after idle + interval * count seconds.
@@ -53,7 +53,8 @@ class PgLeader:
     """A PostgreSQL session advisory lock on a dedicated connection.
 
     ``lead()`` takes the lock or confirms it is still held (False while another
-    scheduler leads); ``release()`` lets a follower take over at once.
+    scheduler leads; :class:`LeaderUnreachable` when the database cannot be
+    reached); ``release()`` lets a follower take over at once.
     """
 
     def __init__(self, store: Store, key: int = 0) -> None:
@@ -66,15 +67,16 @@ class PgLeader:
         self._conn: Connection | None = None
 
     def lead(self) -> bool:
-        try:
-            if self._conn is not None:
+        if self._conn is not None:
+            try:
                 self._conn.execute(text("SELECT 1"))  # alive, so the session lock is still ours
                 self._conn.commit()
                 return True
-            conn = self._engine.connect()
-        except SQLAlchemyError:  # the database went away: whatever we held is gone with it
-            self._drop()
+            except SQLAlchemyError:  # the session ended: whatever we held is gone with it
+                self._drop()
+            self._connect().close()  # raises if the database is out of reach; else just lost
             return False
+        conn = self._connect()
         try:
             got = bool(
                 conn.scalar(
@@ -91,6 +93,15 @@ class PgLeader:
         else:
             conn.close()
         return got
+
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except SQLAlchemyError as exc:
+            url = self._engine.url
+            raise LeaderUnreachable(
+                f"the store is unreachable ({_safe_url(url)}): {safe_error(exc, url)}"
+            ) from None
 
     def release(self) -> None:
         self._drop()
@@ -114,7 +125,10 @@ class FileLeader:
             if self._still_the_file():
                 return True
             self.release()  # deleted or replaced: another scheduler can lock the new file
-        f = self.path.open("ab")
+        try:
+            f = self.path.open("ab")
+        except OSError as exc:  # its folder gone or unwritable: as a database out of reach
+            raise LeaderUnreachable(f"cannot open {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -9,6 +9,7 @@ model call is paid twice for a finished summary and no post is sent twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ def claim(store: Store, namespace: int, key: int, *, wait: bool = False) -> Iter
 
 def poll(ws: Workspace, source_id: int) -> str:
     """Poll one listing source: its new items become ``discovered`` rows."""
-    from waikan.sources.poll import first_poll
+    from waikan.sources.poll import poll_source
     from waikan.sources.repo import SourceRepo
 
     with claim(ws.store, POLL, source_id) as mine:
@@ -63,7 +64,11 @@ def poll(ws: Workspace, source_id: int) -> str:
         source = SourceRepo(ws.store).get(str(source_id))
         if source is None:
             return "gone"
-        result = first_poll(ws, source, turn=_shared_turns(ws))
+        if source.broken:  # the coordinator reports it; a task sent before the edit stops here
+            log.warning("%s", source.broken_line())
+            return "broken"
+        loop, fetcher = _process_fetcher(ws)
+        result = loop.run_until_complete(poll_source(ws, source, fetcher))
         if result.error:
             log.warning("source %s: %s", source.label, result.error)
         return f"{result.new} new"
@@ -82,27 +87,31 @@ def fetch(ws: Workspace, article_id: int) -> str:
         return loop.run_until_complete(_fetch_one(ws, record, fetcher))
 
 
-_fetchers: tuple[int, Store, asyncio.AbstractEventLoop, Fetcher] | None = None
+_fetchers: tuple[int, Store, asyncio.AbstractEventLoop, Fetcher, SharedTurns] | None = None
 
 
 def _process_fetcher(ws: Workspace) -> tuple[asyncio.AbstractEventLoop, Fetcher]:
-    """One event loop and Fetcher per worker process: robots.txt and connections are reused.
+    """One event loop and Fetcher per worker process (polls and fetches): robots.txt and
+    connections are reused. Its host turns are shared by all workers.
 
-    Its host turns are the workers' shared ones (:class:`~waikan.queue.limits.SharedTurns`).
+    A new workspace (after a database outage) gets a new one; the old one is closed.
     """
     global _fetchers
     from waikan.fetch import FetchSettings
 
-    if _fetchers is None or _fetchers[0] != os.getpid() or _fetchers[1] is not ws.store:
+    if _fetchers is not None and (_fetchers[0] != os.getpid() or _fetchers[1] is not ws.store):
+        old, _fetchers = _fetchers, None
+        if old[0] == os.getpid():  # a forked child leaves its parent's loop alone
+            with contextlib.suppress(Exception):
+                old[2].run_until_complete(old[3].aclose())
+            old[2].close()
+            old[4].close()
+    if _fetchers is None:
         settings = FetchSettings.from_config(ws.config)
-        fetcher = Fetcher(settings, turn=_shared_turns(ws))
-        _fetchers = (os.getpid(), ws.store, asyncio.new_event_loop(), fetcher)
+        turns = SharedTurns(ws.store, settings.per_host)
+        fetcher = Fetcher(settings, turns=turns)
+        _fetchers = (os.getpid(), ws.store, asyncio.new_event_loop(), fetcher, turns)
     return _fetchers[2], _fetchers[3]
-
-
-def _shared_turns(ws: Workspace) -> SharedTurns:
-    """Host slots and delays held across all workers (not per process)."""
-    return SharedTurns(ws.store, int(ws.config["fetch.per_host"]))
 
 
 async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> str:
@@ -116,6 +125,9 @@ async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> 
             text("SELECT source_id FROM articles WHERE id = :i"), {"i": record.id}
         )
     source = SourceRepo(store).get(str(source_id)) if source_id is not None else None
+    if source is not None and source.broken:  # sent before the edit: waits, as in a run
+        log.warning("article %s: %s", record.id, source.broken_line())
+        return "broken"
     done = await fetch_article(
         store,
         fetcher,

@@ -47,6 +47,7 @@ class Filters:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], source: str) -> Filters:
+        cls.check(settings, source)  # a bad pattern is named alone, not in the joined one
         parts: dict[str, Any] = {}
         for side in ("include", "exclude"):
             patterns = []
@@ -57,12 +58,19 @@ class Filters:
                 patterns.append(kw)
             regex = settings.get(f"{side}_regex")
             if regex:
-                _compile(str(regex), f"source {source}: {side}_regex")
                 patterns.append(f"(?:{regex})")
             parts[side] = (
                 _compile("|".join(patterns), f"source {source}: {side}") if patterns else None
             )
         return cls(parts["include"], parts["exclude"])
+
+    @staticmethod
+    def check(settings: Mapping[str, Any], source: str) -> None:
+        """Raise as :meth:`from_settings` would, compiling only the patterns that can fail
+        (keywords are escaped): validating every source row stays cheap."""
+        for side in ("include", "exclude"):
+            if regex := settings.get(f"{side}_regex"):
+                _compile(str(regex), f"source {source}: {side}_regex")
 
     @property
     def active(self) -> bool:

@@ -168,7 +168,7 @@ def _feedparser(data: bytes, url: str, kind: str) -> Listing:
     items = []
     for entry in entries:
         link = entry.get("link") or _alternate(entry)
-        if not link:
+        if not link or "\x00" in link:  # no page has a NUL in its address (&#0; in XML)
             continue
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = (
@@ -201,9 +201,10 @@ def _alternate(entry: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
+    """Whitespace folded; NUL (feedparser decodes ``&#0;``) dropped: PostgreSQL refuses it."""
     if not isinstance(value, str):
         return None
-    value = " ".join(value.split())
+    value = " ".join(value.replace("\x00", "").split())
     return value or None
 
 
@@ -220,7 +221,7 @@ def _json_feed(data: bytes, url: str) -> Listing:
         if not isinstance(entry, dict):
             continue
         link = entry.get("url") or entry.get("external_url")
-        if not isinstance(link, str) or not link.strip():
+        if not isinstance(link, str) or not link.strip() or "\x00" in link:
             continue
         summary = entry.get("summary") or entry.get("content_text")
         items.append(

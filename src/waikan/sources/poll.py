@@ -41,18 +41,17 @@ from waikan.fetch import (
     Fetcher,
     FetchSettings,
 )
-from waikan.fetch.client import Turn
 from waikan.models import Extracted, Status
 from waikan.sources.article import RETRY_LATER, SourcePolicy, fetch_article
 from waikan.sources.listing import Item, Listing, newest_first, parse_listing
 from waikan.sources.local import iter_dir, iter_warc
-from waikan.sources.repo import Discovered, SourceRecord, SourceRepo
+from waikan.sources.repo import Discovered, SourceRecord, SourceRepo, usable
 from waikan.store import ArticleRecord
 
 if TYPE_CHECKING:
     from waikan.workspace import Workspace
 
-__all__ = ["FetchReport", "PollReport", "fetch_stage", "first_poll"]
+__all__ = ["FetchReport", "PollReport", "fetch_stage", "first_poll", "poll_source"]
 
 MAX_CHILD_SITEMAPS = 20
 # Extraction runs beside the network in one thread. In-process, a second one bought little
@@ -123,8 +122,12 @@ class _Run:
         # Storing compresses the raw page (zlib releases the GIL): its own thread keeps
         # the event loop free for the network and overlaps with extraction on a 2nd core.
         self.db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waikan-store")
-        self.sources: dict[int, SourceRecord] = {s.id: s for s in self.repo.all()}
         self.policies: dict[int, SourcePolicy] = {}
+
+    @functools.cached_property
+    def sources(self) -> dict[int, SourceRecord]:
+        """Every source by id, read once, when first needed (a worker's poll never does)."""
+        return {s.id: s for s in self.repo.all()}
 
     # -- helpers --------------------------------------------------------------------
     def default(self, source: SourceRecord, key: str) -> Any:
@@ -139,6 +142,11 @@ class _Run:
         self.report.errors.append(message)
         if self.on_error:
             self.on_error(message)
+
+    def broken(self, source: SourceRecord) -> None:
+        """A source whose row cannot be used: reported, not polled, its row left as it is."""
+        self.report.polls.append(PollReport(source, error=source.broken))
+        self.error(source.broken_line())
 
     def stored(self, record: ArticleRecord) -> None:
         if self.on_item:
@@ -415,11 +423,13 @@ async def _fetch_async(
                 due = list(run.sources.values())
             else:
                 due = run.repo.due()
+            # One line for each broken source (a paused one only when named); the others run.
+            due = usable(due, run.broken, named=source_ids is not None)
             if source_ids is None:  # a source paused on the desk waits, even for --now
                 due = [s for s in due if not s.setting("paused", False)]
             due.sort(key=lambda s: -int(s.setting("priority", 0) or 0))
-            report.polls = list(await asyncio.gather(*(run.poll(s) for s in due)))
-            pending = run.repo.discovered()
+            report.polls += await asyncio.gather(*(run.poll(s) for s in due))
+            pending = run.repo.discovered(run.sources)
             if on_total:
                 on_total(len(pending))
             await run.fetch_all(pending)
@@ -450,15 +460,15 @@ def fetch_stage(
     )
 
 
-def first_poll(ws: Workspace, source: SourceRecord, turn: Turn | None = None) -> PollReport:
+def first_poll(ws: Workspace, source: SourceRecord) -> PollReport:
     """The poll ``waikan sources add`` makes at once: learn the kind and title, apply backfill.
 
-    A worker's poll task passes its shared host ``turn`` (see :class:`Fetcher`).
+    A failure raises (the source is not added).
     """
 
     async def go() -> PollReport:
         settings = FetchSettings.from_config(ws.config)
-        async with Fetcher(settings, turn=turn) as fetcher:
+        async with Fetcher(settings) as fetcher:
             run = _Run(ws, fetcher, FetchReport(), None, None)
             try:
                 every = float(run.default(source, "every"))
@@ -469,3 +479,13 @@ def first_poll(ws: Workspace, source: SourceRecord, turn: Turn | None = None) ->
                 run.shutdown()
 
     return asyncio.run(go())
+
+
+async def poll_source(ws: Workspace, source: SourceRecord, fetcher: Fetcher) -> PollReport:
+    """One poll on the caller's fetcher (a worker's), as in a run: a failure is recorded
+    on the source (its health, the next poll time) and in the report's ``error``."""
+    run = _Run(ws, fetcher, FetchReport(), None, None)
+    try:
+        return await run.poll(source)
+    finally:
+        run.shutdown()

@@ -7,20 +7,24 @@ so a crash at any moment either keeps the whole poll or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Text, cast, delete, func, insert, not_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from waikan.errors import InputError
+from waikan.config import SETTINGS
+from waikan.errors import ConfigError, InputError
 from waikan.models import Status
-from waikan.sources.listing import Item
+from waikan.sources.listing import LISTING_KINDS, Item
 from waikan.store import Store, schema
 
-__all__ = ["Discovered", "SourceRecord", "SourceRepo"]
+__all__ = ["RANGES", "Discovered", "SourceRecord", "SourceRepo", "read_settings", "usable"]
 
 # Per-source settings kept in ``sources.settings`` (JSON); defaults come from [sources].
 SOURCE_KEYS = (
@@ -38,6 +42,36 @@ SOURCE_KEYS = (
     "first_n",
 )
 BODY_POLICIES = ("full", "first_n", "none")
+STORED_KINDS = ("auto", *LISTING_KINDS, "warc", "dir")
+_COUNT = 1_000_000  # the most of a count setting (and |priority|): more is a typo
+# The least and most value of each number setting, shared by ``sources add``'s options;
+# those [sources] also sets take the config table's bounds (a row holds what it may).
+RANGES: dict[str, tuple[float, float]] = {
+    **{
+        s.key: (s.minimum, s.maximum)
+        for s in SETTINGS
+        if s.table == "sources" and s.minimum is not None and s.maximum is not None
+    },
+    "priority": (-_COUNT, _COUNT),
+    "first_n": (1, _COUNT),
+}
+# What each setting must hold; a hand-edited value of another type makes the source broken.
+_NUMBER, _INT, _TEXT, _WORDS = (int, float), (int,), (str,), (list, str)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "every": _NUMBER,
+    "backfill": _INT,
+    "max_age": _NUMBER,
+    "max_items": _INT,
+    "priority": _INT,
+    "tags": (list,),
+    "include": _WORDS,
+    "exclude": _WORDS,
+    "include_regex": _TEXT,
+    "exclude_regex": _TEXT,
+    "body_policy": _TEXT,
+    "first_n": _INT,
+    "paused": (bool,),
+}
 
 
 def _now() -> datetime:
@@ -66,14 +100,27 @@ class SourceRecord:
     last_status: str | None = None
     last_error: str | None = None
     errors: int = 0
+    broken: str | None = None  # why the stored row cannot be used as it is (see read_settings)
 
     @property
     def label(self) -> str:
         return self.name or self.url
 
+    def broken_line(self) -> str:
+        """The one error line a run prints for a broken source it skips."""
+        return (
+            f"source {self.id}: {self.broken}; skipped until the row is fixed "
+            f"or removed (waikan sources remove {self.id})"
+        )
+
     def setting(self, key: str, default: Any) -> Any:
         value = self.settings.get(key)
         return default if value is None else value
+
+    @property
+    def paused(self) -> bool:
+        """Paused on the desk (``settings.paused``); as far as a broken row tells."""
+        return self.settings.get("paused") is True
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +135,7 @@ class SourceRecord:
             "next_poll_at": _iso(self.next_poll_at),
             "last_status": self.last_status,
             "last_error": self.last_error,
+            "broken": self.broken,
         }
 
 
@@ -112,15 +160,88 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+def _shown(raw: str) -> str:
+    return raw if len(raw) <= 40 else raw[:39] + "…"
+
+
+def read_settings(raw: str | None) -> tuple[dict[str, Any], str | None]:
+    """A row's ``settings`` (read as text) and, when unusable, why; never raises.
+
+    The column is the operator's: a hand-edited value that is not a JSON object,
+    or a setting of the wrong type or out of its range (:data:`RANGES`; NaN and
+    infinities too), makes the source broken (reported and skipped by runs)
+    instead of failing every run; nothing is rewritten.
+    """
+    if raw is None:
+        return {}, None
+    problem = _settings_problem(raw)
+    try:
+        value = json.loads(raw)  # a new dict each time: callers may change theirs
+    except ValueError:
+        return {}, problem
+    return (value if isinstance(value, dict) else {}), problem
+
+
+@functools.lru_cache(maxsize=16384)
+def _settings_problem(raw: str) -> str | None:
+    """Why ``raw`` is unusable, or None. Cached by the text: a run reads every source
+    more than once, and compiling a source's RE2 filters costs ~30 µs."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return f"settings is not valid JSON: {_shown(raw)}"
+    if value is None:  # JSON null, as SQLAlchemy stores a None: no settings
+        return None
+    if not isinstance(value, dict):
+        return f"settings is not a JSON object: {_shown(raw)}"
+    for key, types in _TYPES.items():
+        got = value.get(key)
+        if got is None:
+            continue
+        if not isinstance(got, types) or (isinstance(got, bool) and bool not in types):
+            return f"settings.{key} has the wrong type: {_shown(json.dumps(got))}"
+        if isinstance(got, float) and not math.isfinite(got):  # JSON's NaN, Infinity
+            return f"settings.{key} is not a finite number: {json.dumps(got)}"
+        if isinstance(got, list) and not all(isinstance(w, str) for w in got):
+            return f"settings.{key} is not a list of strings"
+        if key in RANGES and isinstance(got, int | float):
+            least, most = RANGES[key]
+            if got < least:
+                return f"settings.{key} is below {least:.10g}: {_shown(json.dumps(got))}"
+            if got > most:
+                return f"settings.{key} is above {most:.10g}: {_shown(json.dumps(got))}"
+    if value.get("body_policy", "full") not in BODY_POLICIES:
+        return f"settings.body_policy is not one of {', '.join(BODY_POLICIES)}"
+    from waikan.sources.filters import Filters  # RE2: only when a source is read
+
+    try:
+        Filters.check(value, "")
+    except ConfigError as exc:
+        return "settings." + str(exc).removeprefix("source : ")
+    return None
+
+
+def _row_problem(kind: object, url: object) -> str | None:
+    if kind not in STORED_KINDS:
+        return f"kind {kind!r} is not a source type ({', '.join(STORED_KINDS)})"
+    if not isinstance(url, str) or not url.strip():
+        return "url is empty"
+    if kind not in ("warc", "dir") and not url.startswith(("http://", "https://")):
+        return f"url is not an http(s) URL: {_shown(url)}"
+    return None
+
+
 def _record(row: Any) -> SourceRecord:
     m = row._mapping
+    settings, broken = read_settings(m["settings"])
     return SourceRecord(
         id=m["id"],
         name=m["name"],
         url=m["url"],
         kind=m["kind"],
         language=m["language"],
-        settings=dict(m["settings"] or {}),
+        settings=settings,
+        broken=_row_problem(m["kind"], m["url"]) or broken,
         etag=m["etag"],
         last_modified=m["last_modified"],
         polls=m["polls"] or 0,
@@ -132,6 +253,27 @@ def _record(row: Any) -> SourceRecord:
     )
 
 
+def usable(
+    sources: Iterable[SourceRecord],
+    on_broken: Callable[[SourceRecord], object],
+    *,
+    named: bool = False,
+) -> list[SourceRecord]:
+    """The sources a run can poll; each broken one goes to ``on_broken`` instead (skipped).
+
+    A broken source that is also paused is skipped quietly: whoever paused it asked
+    for quiet (``sources list`` and the desk still show it), unless the run ``named``
+    it (``waikan fetch --source``).
+    """
+    out = []
+    for s in sources:
+        if not s.broken:
+            out.append(s)
+        elif named or not s.paused:
+            on_broken(s)
+    return out
+
+
 class SourceRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -141,7 +283,9 @@ class SourceRepo:
         s, st = schema.sources, schema.source_state
         return (
             select(
-                s,
+                *(c for c in s.c if c.name != "settings"),
+                # As text: a row whose JSON the driver cannot decode is still listed.
+                cast(s.c.settings, Text).label("settings"),
                 st.c.etag,
                 st.c.last_modified,
                 st.c.polls,
@@ -201,11 +345,29 @@ class SourceRepo:
         return None if row is None else _record(row)
 
     def due(self, now: datetime | None = None) -> list[SourceRecord]:
+        """The sources to poll now, and every broken one: each run reports it (and skips it).
+
+        Of the sources not due, only the id, kind, url and settings text are read:
+        whether the row is broken is known from the cache of :func:`read_settings`.
+        """
         now = now or _now()
-        st = schema.source_state
-        q = self._query().where(or_(st.c.next_poll_at.is_(None), st.c.next_poll_at <= now))
+        s, st = schema.sources, schema.source_state
+        when = or_(st.c.next_poll_at.is_(None), st.c.next_poll_at <= now)
+        rest = (
+            select(s.c.id, s.c.kind, s.c.url, cast(s.c.settings, Text))
+            .select_from(s.outerjoin(st, st.c.source_id == s.c.id))
+            .where(not_(when))
+        )
         with self.engine.connect() as c:
-            return [_record(r) for r in c.execute(q)]
+            found = [_record(r) for r in c.execute(self._query().where(when))]
+            broken = [
+                sid
+                for sid, kind, url, raw in c.execute(rest)
+                if _row_problem(kind, url) or (raw is not None and _settings_problem(raw))
+            ]
+            if broken:
+                found += [_record(r) for r in c.execute(self._query().where(s.c.id.in_(broken)))]
+        return sorted(found, key=lambda r: r.id)
 
     def remove(self, source: SourceRecord) -> None:
         """Forget a source and what it listed; its articles stay, without a source id."""
@@ -331,23 +493,28 @@ class SourceRepo:
                 )
 
     # -- articles waiting for the fetcher -----------------------------------------------
-    def discovered(self) -> list[Discovered]:
-        """Every ``discovered`` article, higher-priority sources first, then oldest first."""
-        a, s = schema.articles, schema.sources
+    def discovered(self, sources: Mapping[int, SourceRecord] | None = None) -> list[Discovered]:
+        """Every ``discovered`` article, higher-priority sources first, then oldest first.
+
+        Articles of a broken source wait: its body policy, filters and language are
+        unknown until the row is fixed (or the source removed). ``sources``: every
+        source by id, when the caller has read them (else they are read here).
+        """
+        a = schema.articles
         q = (
-            select(a.c.id, a.c.url, a.c.source_id, a.c.source_name, s.c.settings)
-            .select_from(a.outerjoin(s, s.c.id == a.c.source_id))
+            select(a.c.id, a.c.url, a.c.source_id, a.c.source_name)
             .where(a.c.status == Status.DISCOVERED.value)
             .order_by(a.c.id)
         )
+        if sources is None:
+            sources = {s.id: s for s in self.all()}
         with self.engine.connect() as c:
             rows = list(c.execute(q).all())
+        rows = [r for r in rows if r[2] not in sources or not sources[r[2]].broken]
 
         def priority(row: Any) -> int:
-            try:
-                return -int((row[4] or {}).get("priority") or 0)
-            except (TypeError, ValueError):
-                return 0
+            source = sources.get(row[2])
+            return -int(source.setting("priority", 0)) if source is not None else 0
 
         rows.sort(key=priority)
         return [Discovered(r[0], r[1], r[2], r[3]) for r in rows]

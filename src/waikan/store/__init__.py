@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from waikan.errors import (
@@ -51,6 +52,7 @@ __all__ = [
     "Store",
     "SummaryRecord",
     "open_store",
+    "storable",
     "store_lock",
 ]
 
@@ -66,6 +68,14 @@ RAW_LEVEL = 1
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def storable(text: str) -> str:
+    """Someone else's words (an error, a message) with NUL shown as ``\\x00``.
+
+    PostgreSQL text cannot hold NUL: stored raw, it failed the write, on that store only.
+    """
+    return text.replace("\x00", "\\x00")
 
 
 @dataclass(frozen=True)
@@ -655,6 +665,9 @@ def _plain(value: Any) -> Any:
 
 def open_store(url: str, *, create: bool = True) -> Store:
     """Open (and migrate) the store at an SQLAlchemy URL."""
+    if "@" in _userinfo(url):
+        # "user:p@ss@host": the parser would take "ss@host" for the host and print it.
+        raise StoreError("cannot open store: its URL has an unencoded '@' (write it as %40)")
     try:
         # Pre-ping on PostgreSQL: a long-running worker's pooled connections die with a restart.
         pre_ping = url.startswith("postgresql")
@@ -666,9 +679,9 @@ def open_store(url: str, *, create: bool = True) -> Store:
             with engine.begin() as conn:
                 migrate(conn)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open store {_safe_url(url)}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot open store {_safe_url(url)}: {safe_error(exc, url)}") from None
     except (ValueError, ImportError) as exc:  # bad URL, unknown dialect or driver
-        raise StoreError(f"cannot open store {_safe_url(url)}: {exc}") from None
+        raise StoreError(f"cannot open store {_safe_url(url)}: {safe_error(exc, url)}") from None
     return Store(engine)
 
 
@@ -702,13 +715,45 @@ def _probe(path: str) -> str | None:
         return storage_fault(exc)
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+# Query parameters that may carry a secret (?password=, ?sslpassword=, ?api_key=…).
+_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
+
+def _userinfo(url: str) -> str:
+    """``user:password`` of a URL (what lies before the host's last ``@``)."""
+    rest = url.partition("://")[2]
+    return rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[0]
+
+
+def _secrets(url: str | URL) -> list[str]:
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        u = make_url(url)
+    except Exception:
+        return []
+    found = [u.password] if u.password else []
+    for key, value in u.query.items():
+        if _SECRET_PARAM.search(key):
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(v) for v in found if str(v)]
+
+
+def _safe_url(url: str | URL) -> str:
+    """The URL to print: its password and secret-looking query parameters hidden."""
+    try:
+        u = make_url(url)
+        query = {k: ("***" if _SECRET_PARAM.search(k) else v) for k, v in u.query.items()}
+        return u.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except Exception:  # an unparseable URL may itself hold a password: print nothing of it
         return "(invalid URL)"
+
+
+def safe_error(exc: BaseException, url: str | URL) -> str:
+    """The first line of a driver's error, with the URL's secrets blanked (drivers may
+    echo connection parameters)."""
+    text = _first_line(exc)
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

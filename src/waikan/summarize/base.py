@@ -54,8 +54,11 @@ def fullwidth_punctuation(text: str) -> str:
 
 
 def split_paragraphs(answer: str) -> list[str]:
-    """Paragraphs of a model answer: blank-line separated, else line separated."""
-    text = answer.replace("\r\n", "\n").strip()
+    """Paragraphs of a model answer: blank-line separated, else line separated.
+
+    NUL is dropped: no post holds one, and PostgreSQL text cannot (it crashed the run).
+    """
+    text = answer.replace("\r\n", "\n").replace("\x00", "").strip()
     parts = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     if len(parts) == 1:
         parts = [p for p in text.split("\n") if p.strip()]

@@ -265,6 +265,8 @@ def _split(value: str) -> tuple[str, ...]:
 
 def entry_from_row(row: dict[str, str], where: str, origin: str = "user") -> Entry:
     """One validated entry; ``where`` names the file and line in errors."""
+    if any("\x00" in (v or "") for v in row.values()):  # PostgreSQL text cannot hold NUL
+        raise GlossaryError(f"{where}: contains a NUL character")
     en = " ".join((row.get("en") or "").split())
     zh = (row.get("zh_hans") or "").strip()
     kind = (row.get("kind") or "other").strip() or "other"

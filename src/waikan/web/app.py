@@ -202,6 +202,10 @@ def access(level: str) -> Callable[[Handler], Callable[[Request], Awaitable[Resp
                 if level == "admin" and not ctx.user.is_admin:
                     return _fail(request, desk, ctx, 403, ctx.t["forbidden"])
             try:
+                _refuse_nul(
+                    *(t for pair in request.query_params.multi_items() for t in pair),
+                    *(v for v in request.path_params.values() if isinstance(v, str)),
+                )
                 return await fn(request, ctx)
             except DeskError as exc:
                 return _fail(request, desk, ctx, exc.status, exc.message)
@@ -217,7 +221,26 @@ def access(level: str) -> Callable[[Handler], Callable[[Request], Awaitable[Resp
 # -- request helpers -------------------------------------------------------------------
 
 
-async def _data(request: Request) -> dict[str, str]:
+def _refuse_nul(*texts: str) -> None:
+    """Bad input on every store: PostgreSQL text cannot hold NUL (a 500 there, not a 400)."""
+    if any("\x00" in t for t in texts):
+        raise DeskError(400, "the request contains a NUL character")
+
+
+class Fields:
+    """A request's fields. Reading one that holds NUL is a 400 (:func:`_refuse_nul`);
+    fields no handler reads stay ignored, as the API description allows."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+
+    def get(self, name: str, default: str = "") -> str:
+        value = self._values.get(name, default)
+        _refuse_nul(value)
+        return value
+
+
+async def _data(request: Request) -> Fields:
     """The request's fields: a JSON object (API) or a form."""
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
@@ -226,9 +249,9 @@ async def _data(request: Request) -> dict[str, str]:
             raise DeskError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise DeskError(400, "the body must be a JSON object")
-        return {str(k): _field(v) for k, v in body.items()}
+        return Fields({str(k): _field(v) for k, v in body.items()})
     form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return Fields({k: v for k, v in form.items() if isinstance(v, str)})
 
 
 def _field(value: Any) -> str:
@@ -487,7 +510,7 @@ DESTINATION_ACTIONS = ("pause", "resume")
 
 
 def perform(
-    desk: Desk, user: User, article_id: int, action: str, data: dict[str, str], ctx: Ctx
+    desk: Desk, user: User, article_id: int, action: str, data: Fields, ctx: Ctx
 ) -> dict[str, Any]:
     """One editor action through the publish module's functions (the CLI's own rules).
 
@@ -534,7 +557,7 @@ def perform(
         raise DeskError(409, str(exc)) from None
 
 
-def _revision_field(data: dict[str, str], *, required: bool) -> int | None:
+def _revision_field(data: Fields, *, required: bool) -> int | None:
     raw = data.get("revision", "").strip()
     if not raw and not required:
         return None
@@ -700,7 +723,7 @@ async def glossary_page(request: Request, ctx: Ctx) -> Response:
     )
 
 
-def _glossary_entry(data: dict[str, str]) -> Any:
+def _glossary_entry(data: Fields) -> Any:
     from waikan.summarize.glossary import KINDS, Entry
 
     en = data.get("en", "").strip()
@@ -781,8 +804,8 @@ def _sources(desk: Desk) -> list[dict[str, Any]]:
                 "url": s.url,
                 "kind": s.kind,
                 "last": _minute(s.last_polled_at),
-                "status": s.last_status,
-                "error": s.last_error,
+                "status": "broken" if s.broken else s.last_status,
+                "error": s.broken or s.last_error,
                 "errors": s.errors,
                 "per_day": round(counts.get(s.id, 0) / 7, 1),
                 "paused": bool(s.settings.get("paused")),
@@ -838,6 +861,8 @@ async def source_action(request: Request, ctx: Ctx) -> Response:
     if action == "remove":
         repo.remove(source)
     elif action in ("pause", "resume"):
+        if source.broken:  # writing settings would replace the operator's hand-edited row
+            raise DeskError(409, source.broken_line())
         paused = action == "pause"
         settings = {**source.settings, "paused": paused}
         far = datetime(9999, 1, 1, tzinfo=UTC)  # a paused source is never due

@@ -12,7 +12,15 @@ from typing import Any
 from waikan.store import MAX_INT
 
 _ID = {"name": "article_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_DEST = {"name": "destination", "in": "path", "required": True, "schema": {"type": "string"}}
+# The desk refuses NUL characters (400): PostgreSQL text cannot hold them.
+_NO_NUL = r"^[^\x00]*$"
+_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # some non-space character, and no NUL
+_DEST = {
+    "name": "destination",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": _NO_NUL},
+}
 _REVISION = {
     "type": "integer",
     "minimum": 0,
@@ -34,7 +42,8 @@ def _resp(ref: str, *codes: int) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
         }
     }
-    for code in codes:
+    # 400 on every operation: a NUL in the URL or in a field read is refused (app._refuse_nul).
+    for code in sorted({400, *codes}):
         out[str(code)] = {"description": "error", "content": _ERR}
     return out
 
@@ -66,16 +75,20 @@ def _destination(summary: str) -> dict[str, Any]:
 def _glossary_entry() -> dict[str, Any]:
     from waikan.summarize.glossary import KINDS
 
-    form = {"type": "string", "maxLength": 200}
+    form = {"type": "string", "maxLength": 200, "pattern": _NO_NUL}
     return {
         "type": "object",
         "properties": {
-            "en": {"type": "string", "maxLength": 300, "pattern": r"\S"},
-            "zh_hans": {**form, "pattern": r"\S"},
+            "en": {"type": "string", "maxLength": 300, "pattern": _TEXT},
+            "zh_hans": {**form, "pattern": _TEXT},
             "kind": {"type": "string", "enum": list(KINDS)},
             "zh_hant_tw": form,
             "zh_hant_hk": form,
-            "variants": {"type": "string", "description": "other written forms, comma-separated"},
+            "variants": {
+                "type": "string",
+                "pattern": _NO_NUL,
+                "description": "other written forms, comma-separated",
+            },
         },
         "required": ["en", "zh_hans"],
     }
@@ -176,8 +189,8 @@ def spec() -> dict[str, Any]:
                                     ],
                                 },
                             ),
-                            ("source", {"type": "string"}),
-                            ("destination", {"type": "string"}),
+                            ("source", {"type": "string", "pattern": _NO_NUL}),
+                            ("destination", {"type": "string", "pattern": _NO_NUL}),
                             ("day", {"type": "string", "format": "date"}),
                             ("before", {"type": "integer", "minimum": 1, "maximum": 2**53}),
                             ("after", {"type": "integer", "minimum": 0, "maximum": 2**53}),
@@ -206,7 +219,7 @@ def spec() -> dict[str, Any]:
                 {
                     "type": "object",
                     "properties": {
-                        "reason": {"type": "string", "maxLength": 500},
+                        "reason": {"type": "string", "maxLength": 500, "pattern": _NO_NUL},
                         "revision": _REVISION,
                     },
                 },
@@ -243,7 +256,8 @@ def spec() -> dict[str, Any]:
                         "200": {
                             "description": "OK",
                             "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
+                        },
+                        "400": {"description": "error", "content": _ERR},
                     },
                 }
             },
@@ -252,7 +266,7 @@ def spec() -> dict[str, Any]:
                 {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string", "pattern": r"\S"},
+                        "text": {"type": "string", "pattern": _TEXT},
                         "revision": _REVISION,
                     },
                     "required": ["text", "revision"],
