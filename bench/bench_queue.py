@@ -66,11 +66,26 @@ def task_span(log: str) -> tuple[float, float] | None:
     return (min(stamps), max(stamps)) if stamps else None
 
 
-def breakdown(times: dict[str, list[float]], workers: int, elapsed: float) -> str:
+# Tasks that did not succeed (an exception, a retry): their time is not in "busy", and the
+# coordinator may wait a lease before sending them again, so a run with any is slow.
+UNSUCCESSFUL = re.compile(r"Task waikan\.(\w+)\[[^\]]+\] (raised|retry)")
+WHY = re.compile(r"Task waikan\.\w+\[[^\]]+\] (?:raised unexpected|retry): (.{0,160})")
+
+
+def breakdown(times: dict[str, list[float]], workers: int, elapsed: float, log: str = "") -> str:
     busy = sum(sum(v) for v in times.values())
     parts = [f"{k} {len(v)} x {sum(v) / len(v) * 1000:.0f} ms" for k, v in sorted(times.items())]
     share = busy / (workers * elapsed)
-    return f"{'':>12}tasks: {', '.join(parts)}; busy {share:.0%} of {workers} x {elapsed:.1f} s"
+    bad: dict[str, int] = {}
+    for name, how in UNSUCCESSFUL.findall(log):
+        bad[f"{name} {how}"] = bad.get(f"{name} {how}", 0) + 1
+    listed = ", ".join(f"{k} x{n}" for k, n in sorted(bad.items()))
+    why = sorted(set(WHY.findall(log)))[:3]
+    other = f"; not succeeded: {listed} ({' | '.join(why)})" if bad else ""
+    return (
+        f"{'':>12}tasks: {', '.join(parts)}; busy {share:.0%} of {workers} x {elapsed:.1f} s"
+        + other
+    )
 
 
 def children_cpu() -> float:
@@ -193,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{txs:.0f} PostgreSQL transactions/article"
                 )
                 if count:
-                    print(breakdown(task_times(logs), count, elapsed))
+                    print(breakdown(task_times(logs), count, elapsed, logs))
                     span = task_span(logs)
                     if span:
                         print(

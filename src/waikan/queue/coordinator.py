@@ -5,9 +5,10 @@ dedupe, dedupe before summaries), so a distributed run leaves the store as an
 inline run would. The coordinator waits on store rows, not on broker
 messages: a row still pending ``queue.lease`` seconds after its task was sent
 is enqueued again (a Redis restart may have lost the message; the task is
-idempotent), at most :data:`MAX_SENDS` times. A broker outage is waited out
-(up to the run's timeout): a send it refuses is not counted as a try, and a
-failed check counts as "not done yet".
+idempotent), at most :data:`MAX_SENDS` times. A summary that failed is not
+pending: its task leaves the error line for the run (one try, as inline). A
+broker outage is waited out (up to the run's timeout): a send it refuses is
+not counted as a try, and a failed check counts as "not done yet".
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import kombu.exceptions
 import redis
@@ -29,6 +31,9 @@ from waikan.models import Status
 from waikan.pipeline import StageReport
 from waikan.store import schema
 from waikan.workspace import Workspace
+
+if TYPE_CHECKING:
+    from waikan.sources.repo import Discovered
 
 __all__ = ["BROKER_ERRORS", "MAX_SENDS", "run_distributed", "run_on_workers", "wait_for_workers"]
 
@@ -114,17 +119,36 @@ class _Run:
         except OperationalError:  # the database restarting: the next poll asks again
             return set()
 
+    def failures(self, ids: list[int]) -> dict[int, str]:
+        """The error lines this run's summarize tasks left for ``ids`` (see tasks.summarize):
+        such an article is done for this run, not lost ("" when a stopping error of another
+        article stopped it); empty while the broker is away."""
+        from waikan.queue.tasks import failed_key
+
+        if not ids:
+            return {}
+        try:
+            got = self.redis.mget([failed_key(self.token, i) for i in ids])
+        except BROKER_ERRORS:
+            return {}
+        return {
+            i: v.decode("utf-8") if isinstance(v, bytes) else str(v)
+            for i, v in zip(ids, got, strict=True)
+            if v is not None
+        }
+
     def drain(
         self,
         name: str,
         ids: Iterable[int],
         pending: Callable[[list[int]], set[int]],
         errors: list[str],
+        *more: int,
     ) -> None:
-        """Send ``name(id)`` for each id; wait until ``pending`` reports none left."""
+        """Send ``name(id, *more)`` for each id; wait until ``pending`` reports none left."""
         sent: dict[int, tuple[float, int]] = {}
         for i in ids:
-            sent[i] = (time.monotonic(), self.send(name, i))
+            sent[i] = (time.monotonic(), self.send(name, i, *more))
         while sent:
             try:
                 left = pending(list(sent))
@@ -150,7 +174,7 @@ class _Run:
                     errors.append(f"{name} {i}: still pending after {count} tries")
                     del sent[i]
                 else:
-                    sent[i] = (now, count + self.send(name, i))
+                    sent[i] = (now, count + self.send(name, i, *more))
             if sent:
                 self.check_deadline(name)
                 time.sleep(POLL_EVERY)
@@ -249,12 +273,17 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             )
             return set(c.scalars(q))
 
-    run.drain(
-        "waikan.poll", [s.id for s in due if s.id not in local], not_polled, fetch_report.errors
-    )
+    polled = [s.id for s in due if s.id not in local]
+    run.drain("waikan.poll", polled, not_polled, fetch_report.errors)
+    # A failed poll is done (its time and error are on the source's row); its line, as inline.
+    asked = set(polled)
+    for s in repo.all() if asked else []:
+        fresh = s.last_polled_at is not None and s.last_polled_at >= run.started
+        if s.id in asked and fresh and s.last_status == "error":
+            fetch_report.errors.append(f"source {s.label}: {s.last_error}")
 
     # 2. fetch every discovered article.
-    todo = [d.id for d in repo.discovered()]
+    todo = _round_robin_by_host(repo.discovered())
     fa = schema.fetch_attempts
 
     def not_fetched(ids: list[int]) -> set[int]:
@@ -290,12 +319,16 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     summarize_report = StageReport("summarize")
     reports.append(summarize_report)
     todo = [a.id for a in store.articles(status=Status.EXTRACTED.value)]
-    run.drain(
-        "waikan.summarize",
-        todo,
-        lambda ids: _with_status(ws, ids, Status.EXTRACTED.value),
-        summarize_report.errors,
-    )
+    failed: dict[int, str] = {}
+
+    def not_summarized(ids: list[int]) -> set[int]:
+        left = _with_status(ws, ids, Status.EXTRACTED.value)
+        failed.update(run.failures(sorted(left - failed.keys())))
+        return left - failed.keys()
+
+    run.drain("waikan.summarize", todo, not_summarized, summarize_report.errors, run.token)
+    # One line per failed article, as inline; of a stopping error only the first.
+    summarize_report.errors += [line for _i, line in sorted(failed.items()) if line]
     summarize_report.done = [
         a for a in store.articles(ids=todo) if a.status != Status.EXTRACTED.value
     ]
@@ -304,6 +337,18 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     publish_report = StageReport("publish")
     reports.append(publish_report)
     run.once("waikan.publish", lambda: True, publish_report.errors)
+
+
+def _round_robin_by_host(items: Iterable[Discovered]) -> list[int]:
+    """Article ids, one host after another: a feed's items are consecutive, and sent in
+    that order every worker would wait on the same host's turn while others sat idle."""
+    from waikan.fetch.robots import host_key
+
+    by_host: dict[str, list[int]] = {}
+    for item in items:
+        by_host.setdefault(host_key(item.url), []).append(item.id)
+    rounds = itertools.zip_longest(*by_host.values())
+    return [i for batch in rounds for i in batch if i is not None]
 
 
 def run_on_workers(ws: Workspace, *, timeout: float = 3600.0) -> list[StageReport]:

@@ -31,7 +31,10 @@ from waikan.store import Store
 __all__ = ["SharedTurns"]
 
 SLOTS = 7  # advisory lock namespace of host slots
+# Seconds between a waiting turn's tries for a slot: doubling from WAIT up to MAX_WAIT, so
+# many processes waiting on one busy host do not flood PostgreSQL.
 WAIT = 0.02
+MAX_WAIT = 0.2
 # Turns in progress at once in one process: each holds a pooled connection and, while
 # it waits for a slot, a thread (the store's pool has 5 + 10 connections).
 MAX_TURNS = 8
@@ -100,9 +103,11 @@ class SharedTurns:
     def _acquire(self, host: str, delay: float, stop: threading.Event) -> tuple[Connection, float]:
         conn = self.store.engine.connect()
         try:
+            pause = WAIT
             while not self._try_slot(conn, host):
-                if stop.wait(WAIT):
+                if stop.wait(pause):
                     raise _Abandoned
+                pause = min(pause * 2, MAX_WAIT)
             if stop.is_set():
                 raise _Abandoned
             return conn, _reserve(conn, host, delay)
