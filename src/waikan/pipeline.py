@@ -317,15 +317,20 @@ def summarize(
             on_item(outcome.article)
 
     def failed(article: ArticleRecord, exc: WaikanError) -> None:
-        message = f"article {article.id}: {exc}"
-        if isinstance(exc, ConflictError):  # the other change stays; nothing to undo
-            message = conflict_message(article.id, exc)
+        message = failure_message(article.id, exc)
         report.errors.append(message)
         if on_error:
             on_error(message)
 
     summarize_articles(ws, todo, done, failed)
     return report
+
+
+def failure_message(article_id: int, exc: WaikanError) -> str:
+    """A summarize failure's line, the same from ``waikan run`` and from a worker's task."""
+    if isinstance(exc, ConflictError):  # the other change stays; nothing to undo
+        return conflict_message(article_id, exc)
+    return f"article {article_id}: {exc}"
 
 
 def conflict_message(article_id: int, exc: ConflictError) -> str:

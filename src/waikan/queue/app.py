@@ -186,23 +186,24 @@ class InvalidArguments(WaikanError):
     pass
 
 
-def _ids(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int) -> list[int]:
+def _ids(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], counts: range) -> list[int]:
     if (
         kwargs
-        or len(args) != count
+        or len(args) not in counts
         or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args)
     ):
+        many = f"{counts.start} to {counts.stop - 1}" if len(counts) > 1 else f"{counts.start}"
         raise InvalidArguments(
-            f"{name} takes {count} positive integer id(s), got args={json.dumps(args)[:200]} "
+            f"{name} takes {many} positive integer id(s), got args={json.dumps(args)[:200]} "
             f"kwargs={json.dumps(kwargs)[:200]}"
         )
     return list(args)
 
 
-def _wrap(name: str, fn: Callable[..., object], count: int) -> Callable[..., object]:
+def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., object]:
     def run(self: Task, *args: Any, **kwargs: Any) -> object:
         try:
-            ids = _ids(name, args, kwargs, count)
+            ids = _ids(name, args, kwargs, counts)
         except InvalidArguments as exc:
             from waikan.queue.dead import record_dead_letter
 
@@ -224,15 +225,18 @@ def _wrap(name: str, fn: Callable[..., object], count: int) -> Callable[..., obj
     return run
 
 
-def _tasks() -> dict[str, tuple[Callable[..., object], int]]:
+def _tasks() -> dict[str, tuple[Callable[..., object], range]]:
+    """Each task and how many ids it takes (summarize: the article, then the run's token,
+    which messages queued before the token was added lack)."""
     from waikan.queue import tasks
 
+    one = range(1, 2)
     return {
-        "waikan.poll": (tasks.poll, 1),
-        "waikan.fetch": (tasks.fetch, 1),
-        "waikan.dedupe": (tasks.dedupe, 1),
-        "waikan.summarize": (tasks.summarize, 1),
-        "waikan.publish": (tasks.publish, 1),
+        "waikan.poll": (tasks.poll, one),
+        "waikan.fetch": (tasks.fetch, one),
+        "waikan.dedupe": (tasks.dedupe, one),
+        "waikan.summarize": (tasks.summarize, range(1, 3)),
+        "waikan.publish": (tasks.publish, one),
     }
 
 
@@ -268,8 +272,8 @@ def make_app(config: Config) -> Celery:
             "unacked_restore_throttle": 1,
         },
     )
-    for name, (fn, count) in _tasks().items():
-        app.task(name=name, bind=True, typing=False)(_wrap(name, fn, count))
+    for name, (fn, counts) in _tasks().items():
+        app.task(name=name, bind=True, typing=False)(_wrap(name, fn, counts))
     worker_process_init.connect(_init_pool_process, weak=False)
     return app
 

@@ -161,9 +161,28 @@ def dedupe(ws: Workspace, token: int) -> str:
     return f"{len(report.done)} decided"
 
 
-def summarize(ws: Workspace, article_id: int) -> str:
-    """Summarize one ``extracted`` article; a finished one is left alone (no second call)."""
-    from waikan.summarize.service import Outcome, Summarizer
+def failed_key(token: int, article_id: int) -> str:
+    """Where a summarize task of run ``token`` leaves its article's error line for the
+    coordinator: the article is then done for that run, as after an inline run's one try."""
+    return f"waikan:failed:{token}:{article_id}"
+
+
+def stop_key(token: int) -> str:
+    """Set by the first error of run ``token`` that dooms its other summaries."""
+    return f"waikan:stopped:{token}"
+
+
+def summarize(ws: Workspace, article_id: int, token: int | None = None) -> str:
+    """Summarize one ``extracted`` article; a finished one is left alone (no second call).
+
+    ``token`` (the run's; messages queued without it still run) makes a failure final
+    for that run, as in an inline run: the error line is left for the coordinator (not
+    re-sent after the lease), a copy of the task does not call the model again, and
+    the first error that dooms the rest (endpoint down, key rejected, budget spent)
+    stops the run's later summaries before their model call, reported once.
+    """
+    from waikan.pipeline import failure_message
+    from waikan.summarize.service import STOPPERS, Outcome, Summarizer
 
     store = ws.store
     with claim(store, SUMMARIZE, article_id) as mine:
@@ -172,19 +191,68 @@ def summarize(ws: Workspace, article_id: int) -> str:
         record = store.article(article_id)
         if record is None or record.status != Status.EXTRACTED.value:
             return "done"
-        errors: list[str] = []
+        if token is not None:
+            ended = _run_ended(ws, token, article_id)
+            if ended is not None:
+                return ended
+        errors: list[tuple[str, bool]] = []
 
         def done(_outcome: Outcome) -> None:
             pass
 
-        def failed(_article: ArticleRecord, exc: WaikanError) -> None:
-            errors.append(str(exc))
+        def failed(article: ArticleRecord, exc: WaikanError) -> None:
+            errors.append((failure_message(article.id, exc), isinstance(exc, STOPPERS)))
 
         Summarizer(ws, backend=_process_backend(ws)).run([record], done, failed)
-        if errors:
-            log.warning("article %s: %s", article_id, errors[0])
+        if not errors:
+            return "summarized"
+        message, stops = errors[0]
+        log.warning("%s", message)
+        if token is not None:
+            _record_failure(ws, token, article_id, message, stops=stops)
+        return "failed"
+
+
+def _run_ended(ws: Workspace, token: int, article_id: int) -> str | None:
+    """What a copy of the task, or one after the run's stopping error, is: "failed" when
+    this article already failed in run ``token``, "stopped" (recorded without a line of
+    its own) when another article's error stopped the run, else None (go on)."""
+    import redis
+
+    client = redis.Redis.from_url(str(ws.config["queue.url"]))
+    try:
+        stopped, failed = client.mget([stop_key(token), failed_key(token, article_id)])
+        if failed is not None:
             return "failed"
-        return "summarized"
+        if stopped is not None:
+            client.set(failed_key(token, article_id), "", ex=86400)
+            return "stopped"
+    except (redis.RedisError, OSError):  # the broker away: try; the coordinator waits on
+        pass
+    finally:
+        client.close()
+    return None
+
+
+def _record_failure(
+    ws: Workspace, token: int, article_id: int, message: str, *, stops: bool
+) -> None:
+    """Leave the error line for run ``token``'s coordinator (kept a day, as ``_finished``).
+
+    Of the stopping errors only the run's first keeps its line (an inline run reports
+    the one that stopped it); the others are recorded without one.
+    """
+    import redis
+
+    client = redis.Redis.from_url(str(ws.config["queue.url"]))
+    try:
+        if stops and not client.set(stop_key(token), message, nx=True, ex=86400):
+            message = ""
+        client.set(failed_key(token, article_id), message, ex=86400)
+    except (redis.RedisError, OSError) as exc:  # the lease sends the article again
+        log.warning("article %s: cannot record the failure for the run: %s", article_id, exc)
+    finally:
+        client.close()
 
 
 _backend: tuple[Workspace, Backend] | None = None

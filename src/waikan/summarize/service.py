@@ -57,10 +57,11 @@ if TYPE_CHECKING:
     from waikan.config import Config
     from waikan.workspace import Workspace
 
-__all__ = ["Outcome", "Summarizer", "load_glossary", "user_entries"]
+__all__ = ["STOPPERS", "Outcome", "Summarizer", "load_glossary", "user_entries"]
 
 MAX_GLOSSARY_LINES = 30
-_STOPPERS = (EndpointDown, KeyRejected, BudgetExceeded)
+# The errors that doom every later summary of a run: the first stops it (inline and distributed).
+STOPPERS = (EndpointDown, KeyRejected, BudgetExceeded)
 _THREADS_PER_REQUEST = 2
 
 
@@ -143,7 +144,7 @@ class Summarizer:
                 outcome = self.summarize(
                     article, expect_revision=seen, expect_status=(article.status,)
                 )
-            except _STOPPERS as exc:
+            except STOPPERS as exc:
                 with lock:
                     first = self.stop is None
                     self.stop = self.stop or exc
