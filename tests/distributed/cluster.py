@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from tests.conftest import _CLEAN, ROOT
 from tests.servers.feeds import ago, corpus_pages, routes_for, rss
 from tests.servers.pages import PageServer
+from tests.servers.webhook_server import WebhookReceiver
 
 API_KEY = "sk-queue-test-5eed"
 MODEL = "deepseek-chat"
@@ -25,6 +27,22 @@ ANSWER = "\n\n".join(
         "报道还援引了当地官员和专家的说法，解释了事件对普通民众的影响。",
     ]
 )
+# Four paragraphs of 200-700 Chinese characters with no figure, date or name: the guard
+# accepts it for every page news_site serves, so each summary costs one call and its
+# post goes out (ANSWER is flagged, retried once and left for review: nothing is sent).
+PUBLISHABLE = "\n\n".join(
+    [
+        "这篇报道介绍了事件的经过，各方围绕当前局势进行了坦率的交谈，会谈气氛总体平稳，"
+        "参与者都表现出继续沟通的意愿，并希望尽快找到妥善的解决办法。",
+        "报道回顾了事件的背景：相关各方的关系近来有所波动，外界普遍关注高层接触能否为缓和紧张局势"
+        "创造条件，并为今后的合作奠定基础。",
+        "报道还援引了当地官员和专家的说法，解释了事件对普通民众的影响，官员们交换了对若干共同关切问题"
+        "的看法，同意保持沟通渠道畅通，避免误判。",
+        "报道最后指出，持续对话对于管控分歧和增进互信具有重要意义，即使存在分歧，各方仍然重视通过"
+        "协商途径解决问题，局势的发展值得继续关注。",
+    ]
+)
+HOOK_SECRET = "hook-secret-c1u5ter"
 BASE_ENV = {
     "WAIKAN_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
     "WAIKAN_FETCH_HOST_DELAY": "0",
@@ -68,6 +86,39 @@ def news_site(n: int) -> Iterator[PageServer]:
     with PageServer({}) as srv:
         srv.routes.update(site_routes(srv.base, n))
         yield srv
+
+
+def publish_to(home: Path, hook: WebhookReceiver) -> dict[str, str]:
+    """Give the workspace at ``home`` one destination, the loopback ``hook``; the
+    environment its secret needs. Written before the first command: one is kept."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "waikan.toml").write_text(
+        f'[publish.hook]\ntype = "webhook"\nurl = "{hook.url}"\nretry_backoff = 0.01\n',
+        encoding="utf-8",
+    )
+    return {"WAIKAN_WEBHOOK_SECRET": HOOK_SECRET}
+
+
+def assert_each_post_delivered_once(hook: WebhookReceiver, store_url: str) -> None:
+    """Every request the receiver got is counted, repeats included (it never merges them):
+    each published post arrived exactly once, and every summarized post was published."""
+    from sqlalchemy import text
+
+    from waikan.store import open_store
+
+    store = open_store(store_url)
+    try:
+        with store.engine.connect() as c:
+            rows = c.execute(text("SELECT id, url, status FROM articles")).all()
+            summarized = {a for (a,) in c.execute(text("SELECT DISTINCT article_id FROM posts"))}
+    finally:
+        store.close()
+    published = {(i, url) for i, url, status in rows if status == "published"}
+    got = Counter((r["json"]["post"]["id"], r["json"]["post"]["url"]) for r in hook.requests)
+    assert all(r["verified"] and r["status"] == 204 for r in hook.requests), hook.requests[:3]
+    assert {e for e, n in got.items() if n > 1} == set(), got  # no post twice
+    assert set(got) == published, (sorted(got), sorted(published))  # every post once
+    assert published and {i for i, _u in published} == summarized, (published, summarized)
 
 
 def waikan(

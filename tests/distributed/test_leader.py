@@ -21,8 +21,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from tests.conftest import _CLEAN, ROOT
-from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.distributed.cluster import (
+    API_KEY,
+    BASE_ENV,
+    HOOK_SECRET,
+    MODEL,
+    PUBLISHABLE,
+    Workers,
+    assert_each_post_delivered_once,
+    news_site,
+    publish_to,
+    waikan,
+)
 from tests.servers.openai_server import FakeLLM
+from tests.servers.webhook_server import WebhookReceiver
 
 from waikan.queue.leader import FileLeader, PgLeader
 from waikan.scheduler import Scheduler
@@ -252,23 +264,32 @@ class Serve:
 @contextmanager
 def cluster(
     tmp_path: Path, pg_url: str, redis_url: str
-) -> Iterator[tuple[dict[str, str], FakeLLM]]:
+) -> Iterator[tuple[dict[str, str], FakeLLM, WebhookReceiver]]:
+    """Two workers, a loopback site and model, and a webhook every post goes out to."""
     with (
         news_site(PAGES) as site,
-        FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER, delay=0.5) as llm,
+        FakeLLM(api_key=API_KEY, model=MODEL, answer=PUBLISHABLE, delay=0.5) as llm,
+        WebhookReceiver(secret=HOOK_SECRET) as hook,
     ):
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "ws"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-        }
+        env = (
+            BASE_ENV
+            | publish_to(tmp_path / "ws", hook)
+            | {
+                "WAIKAN_HOME": str(tmp_path / "ws"),
+                "WAIKAN_STORE_URL": pg_url,
+                "WAIKAN_QUEUE_URL": redis_url,
+                "WAIKAN_LLM_BASE_URL": llm.url,
+                "WAIKAN_LLM_MODEL": MODEL,
+                "WAIKAN_LLM_API_KEY": API_KEY,
+            }
+        )
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr
         with Workers(env, 2, concurrency=1, log=tmp_path):
-            yield env, llm
+            yield env, llm, hook
+
+
+WAITING = {"discovered", "extracted", "summarized", "approved"}  # a stage, or the webhook
 
 
 def wait_done(pg_url: str, serve: Serve, timeout: float = 300) -> None:
@@ -277,7 +298,7 @@ def wait_done(pg_url: str, serve: Serve, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         if "publish:" in serve.stdout():
             left = counts(pg_url)["statuses"]
-            if not {"discovered", "extracted"} & set(left):
+            if not WAITING & set(left):
                 return
         assert serve.proc.poll() is None, serve.stderr()[-3000:]
         assert "still pending" not in serve.stderr(), serve.stderr()[-3000:]
@@ -332,16 +353,16 @@ def assert_exactly_once(pg_url: str) -> None:
     got = counts(pg_url)
     assert got["urls"] == (PAGES, PAGES), got
     statuses = got["statuses"]
-    assert isinstance(statuses, dict) and not {"discovered", "extracted"} & set(statuses), got
+    assert isinstance(statuses, dict) and not WAITING & set(statuses), got
     assert got["summaries"] == 1, got  # one summary per summarized article, never two
-    assert got["posts"] == 1 and got["outbox"] <= 1, got  # no post twice
+    assert got["posts"] == 1 and got["outbox"] == 1, got  # one post, sent to the hook once
 
 
 @pytest.mark.slow
 def test_two_schedulers_started_at_once_one_leads(
     tmp_path: Path, pg_url: str, redis_url: str
 ) -> None:
-    with cluster(tmp_path, pg_url, redis_url) as (env, llm):
+    with cluster(tmp_path, pg_url, redis_url) as (env, llm, hook):
         pair = [Serve(env, tmp_path / "serve-a"), Serve(env, tmp_path / "serve-b")]
         try:
             deadline = time.monotonic() + 120
@@ -354,9 +375,9 @@ def test_two_schedulers_started_at_once_one_leads(
             leader = leaders[0]
             follower = pair[1 - pair.index(leader)]
             wait_done(pg_url, leader)
-            calls = llm.calls
+            calls, sent = llm.calls, len(hook.requests)
             time.sleep(3)  # a few more ticks: nothing left to do, nothing done twice
-            assert llm.calls == calls
+            assert llm.calls == calls and len(hook.requests) == sent
         finally:
             for s in sorted(pair, key=lambda s: "leading" in s.stderr()):
                 s.stop()  # the follower first, or it would take over
@@ -367,13 +388,14 @@ def test_two_schedulers_started_at_once_one_leads(
     assert follower.stdout() == ""  # the follower neither polled nor enqueued anything
     assert leader.stdout().count("fetch: ") >= 2  # the leader ticked, more than once
     assert_exactly_once(pg_url)
+    assert_each_post_delivered_once(hook, pg_url)
 
 
 @pytest.mark.slow
 def test_a_follower_takes_over_when_the_leader_is_killed(
     tmp_path: Path, pg_url: str, redis_url: str
 ) -> None:
-    with cluster(tmp_path, pg_url, redis_url) as (env, llm):
+    with cluster(tmp_path, pg_url, redis_url) as (env, llm, hook):
         first = Serve(env, tmp_path / "serve-a")
         first.wait_for("waikan serve: leading", 120)
         second = Serve(env, tmp_path / "serve-b")
@@ -393,3 +415,4 @@ def test_a_follower_takes_over_when_the_leader_is_killed(
     assert took < LEASE
     assert second.proc.returncode == 0, second.stderr()[-3000:]
     assert_exactly_once(pg_url)
+    assert_each_post_delivered_once(hook, pg_url)
