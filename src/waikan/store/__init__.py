@@ -30,6 +30,8 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -222,28 +224,37 @@ class Store:
         headers: dict[str, str] | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """Archive a response body (zlib); the same bytes are stored once."""
+        """Archive a response body (zlib); the same bytes are stored once.
+
+        Two workers may archive the same bytes at once (two URLs serving one page):
+        the insert skips a row another transaction holds (waiting for its commit), and
+        the row is read back, instead of failing on the unique key.
+        """
         digest = hashlib.sha256(content).hexdigest()
+        t = schema.raw_responses
+        by_digest = select(t.c.id).where(t.c.sha256 == digest)
         with self._maybe_tx(conn) as c:
-            found = c.scalar(
-                select(schema.raw_responses.c.id).where(schema.raw_responses.c.sha256 == digest)
-            )
+            found = c.scalar(by_digest)
             if found is not None:
                 return int(found)
-            return int(
-                c.execute(
-                    insert(schema.raw_responses).values(
-                        url=url,
-                        sha256=digest,
-                        status_code=status_code,
-                        headers=headers or {},
-                        encoding="zlib",
-                        content=zlib.compress(content, RAW_LEVEL),
-                        size=len(content),
-                        fetched_at=_now(),
-                    )
-                ).inserted_primary_key[0]
+            dialect = c.dialect.name
+            upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+            new = c.scalar(
+                upsert(t)
+                .values(
+                    url=url,
+                    sha256=digest,
+                    status_code=status_code,
+                    headers=headers or {},
+                    encoding="zlib",
+                    content=zlib.compress(content, RAW_LEVEL),
+                    size=len(content),
+                    fetched_at=_now(),
+                )
+                .on_conflict_do_nothing(index_elements=[t.c.sha256])
+                .returning(t.c.id)
             )
+            return int(new if new is not None else c.scalar(by_digest))
 
     def raw_content(self, raw_id: int) -> bytes:
         with self.engine.connect() as c:
