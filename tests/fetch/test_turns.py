@@ -241,3 +241,42 @@ def test_robots_txt_store_fault_is_ours_not_the_sites() -> None:
 
     asyncio.run(go())
     assert calls == 2
+
+
+def test_a_turn_cancelled_just_after_its_thread_took_the_slot_frees_it(pg_url: str) -> None:
+    """The race the shielding is for: the thread holds the slot when the cancel lands."""
+    from waikan.queue.limits import SharedTurns
+    from waikan.store import open_store
+
+    store = open_store(pg_url)
+    turns = SharedTurns(store, 1)
+    took = threading.Event()
+    real_try = turns._try_slot
+
+    def slow_try(conn: Any, host: str) -> bool:
+        got = real_try(conn, host)
+        took.set()
+        time.sleep(0.3)  # the slot is held; the caller is cancelled meanwhile
+        return got
+
+    turns._try_slot = slow_try  # type: ignore[method-assign]
+
+    async def go() -> None:
+        async def body() -> None:
+            async with turns.turn("host.example", 0.0):
+                raise AssertionError("the body never runs: the turn was cancelled")
+
+        task = asyncio.create_task(body())
+        while not took.is_set():
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(go())
+        assert _slot_locks(store) == 0
+        assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        turns.close()
+        store.close()
