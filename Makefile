@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHELL := /bin/bash
 
-.PHONY: demo test test-slow eval bench lint install clean deps-browser deps-services
+.PHONY: demo test test-pg test-slow eval bench lint install clean deps-browser deps-services
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -47,6 +47,12 @@ deps-services:
 test: $(VENV)/.installed-test lint deps-browser deps-services
 	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# The same selection with every store on a real PostgreSQL server the test setup starts
+# (tests/pgmode); tests of the SQLite file itself are marked SQLITE_ONLY and skip (-rs lists them).
+test-pg: $(VENV)/.installed-test deps-browser deps-services
+	@start=$$(date +%s); WAIKAN_TEST_STORE=pg $(BIN)/python -m pytest -q -rs -p no:cacheprovider; rc=$$?; \
+	  echo "make test-pg: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 test-slow: $(VENV)/.installed-test deps-browser deps-services
 	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider -m slow; rc=$$?; \

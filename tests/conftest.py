@@ -50,13 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if os.environ.get("WAIKAN_TEST_STORE") != "pg":
         return
+    import shutil
     import tempfile
 
     from tests.services import PgServer
 
-    server = PgServer(Path(tempfile.mkdtemp(prefix="waikan-pgmode-")))
-    server.start()
+    root = Path(tempfile.mkdtemp(prefix="waikan-pgmode-"))
+    server = PgServer(root)
+    # Registered before start: a start that fails half-way still stops the server and
+    # removes its folder (cleanups run last-registered first: stop, then remove).
+    config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
     config.add_cleanup(server.stop)
+    server.start()
     pgmode = str(ROOT / "tests" / "pgmode")
     path = os.pathsep.join(p for p in (pgmode, os.environ.get("PYTHONPATH", "")) if p)
     os.environ["WAIKAN_TEST_PG"] = _CLEAN["WAIKAN_TEST_PG"] = f"127.0.0.1:{server.port}"

@@ -48,9 +48,13 @@ HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".xhtml")
 
 @dataclass
 class StageReport:
+    """What a stage did. ``notes``: lines worth telling that are no failure (an editor's
+    change won over a summary): printed, but they leave the exit code alone."""
+
     stage: str
     done: list[ArticleRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -285,8 +289,14 @@ def summarize(
     ids: Iterable[int] | None = None,
     on_item: Callable[[ArticleRecord], None] | None = None,
     on_error: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> StageReport:
-    """Summarize extracted articles (or the given ids); a failure leaves the status as it was."""
+    """Summarize extracted articles (or the given ids); a failure leaves the status as it was.
+
+    An article whose post or status another party (an editor, dedupe, another run)
+    changed after this run read it keeps that change: a note, not an error, since the
+    change winning is what should happen (single ids and batches alike).
+    """
     report = StageReport("summarize")
     store = ws.store
     dedupe(ws)  # never pay for a story twice: only canonical articles stay extracted
@@ -318,6 +328,11 @@ def summarize(
 
     def failed(article: ArticleRecord, exc: WaikanError) -> None:
         message = failure_message(article.id, exc)
+        if isinstance(exc, ConflictError):
+            report.notes.append(message)
+            if on_note:
+                on_note(message)
+            return
         report.errors.append(message)
         if on_error:
             on_error(message)

@@ -34,3 +34,8 @@ def emit(a: ArticleRecord, as_json: bool) -> None:
 
 def error(message: str) -> None:
     click.echo(f"waikan: error: {message}", err=True)
+
+
+def note(message: str) -> None:
+    """An informational stderr line: something to know that is no failure."""
+    click.echo(f"waikan: {message}", err=True)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from waikan.cli._output import emit, error
+from waikan.cli._output import emit, error, note
 from waikan.cli._state import State
 from waikan.models import Status
 
@@ -50,13 +50,18 @@ def summarize(state: State, ids: tuple[int, ...], as_json: bool) -> None:
     """Summarize pending articles (or the given IDs) with the configured backend.
 
     A post an editor edits, approves or rejects while the model answers keeps the
-    editor's version: that article fails (exit 1), and the call stays in the spend.
+    editor's version: one informational line on stderr, no error (the exit code is
+    that of the other articles), and the call stays in the spend.
     """
     from waikan import pipeline
 
     ws = state.workspace()
     report = pipeline.summarize(
-        ws, list(ids) if ids else None, on_item=lambda a: emit(a, as_json), on_error=error
+        ws,
+        list(ids) if ids else None,
+        on_item=lambda a: emit(a, as_json),
+        on_error=error,
+        on_note=note,
     )
     raise SystemExit(report.exit_code)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from waikan.cli._output import note
 from waikan.cli._state import State
 from waikan.errors import WaikanError
 
@@ -17,13 +18,17 @@ if TYPE_CHECKING:  # the stages load extraction, fetching, dedupe: only when run
 
 
 def _report(reports: list[StageReport]) -> int:
-    """One line per stage; the exit code: 1 if any stage failed, 3 if some items rejected."""
+    """One line per stage; the exit code: 1 if any stage failed, 3 if some items rejected.
+
+    A stage's notes (an editor's change kept over a summary) are printed, not counted."""
     code = 0
     for r in reports:
         rejected = sum(a.status in ("rejected", "failed") for a in r.done)
         click.echo(f"{r.stage}: {len(r.done)} done, {rejected} rejected, {len(r.errors)} errors")
         for message in r.errors:
             click.echo(f"waikan: error: {r.stage}: {message}", err=True)
+        for message in r.notes:
+            note(f"{r.stage}: {message}")
         if r.exit_code == 1:
             code = 1
         elif r.exit_code == 3 and code == 0:
