@@ -72,7 +72,12 @@ def worker(state: State, concurrency: int, name: str | None, loglevel: str) -> N
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
-    """Queue depths, live workers, articles per status and dead letters."""
+    """Queue depths, live workers, articles per status, task throughput, dead letters.
+
+    Tasks: runs per outcome (ok, noop, failed, retried) in the last 5 minutes and the
+    last hour; the latest task failures and dead letters.
+    """
+    from waikan.queue.outcomes import OUTCOMES
     from waikan.queue.status import queue_status
 
     got = queue_status(state.workspace())
@@ -90,6 +95,16 @@ def status(state: State, as_json: bool) -> None:
     click.echo(f"articles: {statuses}")
     hour = ", ".join(f"{s} {n}" for s, n in sorted(got.last_hour.items())) or "none"
     click.echo(f"last hour: {hour}")
+    click.echo("tasks (last 5 minutes / last hour):" if got.tasks_hour else "tasks: none run")
+    for tname, hour_counts in sorted(got.tasks_hour.items()):
+        recent = got.tasks_5m.get(tname, {})
+        counts = ", ".join(
+            f"{o} {recent.get(o, 0)}/{n}" for o in OUTCOMES if (n := hour_counts.get(o, 0))
+        )
+        click.echo(f"  {tname}: {counts}")
+    click.echo(f"task failures: {got.failures_total}")
+    for f in got.failures:
+        click.echo(f"  {f.at:%Y-%m-%d %H:%M:%S} {f.task} {f.key}: {f.error}")
     click.echo(f"dead letters: {got.dead_total}")
     for d in got.dead:
         click.echo(f"  {d.at:%Y-%m-%d %H:%M:%S} {d.kind} {d.task or '-'}: {d.error}")

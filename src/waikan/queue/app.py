@@ -212,17 +212,70 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
             )
             return "invalid"
         try:
-            return fn(workspace(), *ids)
+            result = fn(workspace(), *ids)
         except (OperationalError, StoreError) as exc:
             # The database went away (a restart): the work is idempotent, try again soon.
             global _ws
             if _ws is not None:
+                _record(name, "retried", ids[0], ws=_ws[1])  # likely refused too: one line
                 _ws[1].close()
                 _ws = None
             raise self.retry(exc=exc, countdown=1, max_retries=30) from None
+        except Exception as exc:  # a bug or an error nobody foresaw: Celery logs it once
+            _record(name, "failed", ids[0], _error_line(exc))
+            raise
+        failed = getattr(result, "error", None)  # tasks.Failed
+        outcome = "failed" if failed is not None or result == "stopped" else _outcome(name, result)
+        _record(name, outcome, ids[0], failed)
+        return result
 
     run.__name__ = name.replace(".", "_")
     return run
+
+
+# What a task that found nothing to do returns: another worker's claim, a row already
+# done or gone, a source made unusable since. (A fetch's "failed" is the article's status.)
+NOOPS = frozenset({"busy", "done", "gone", "broken"})
+
+
+def _outcome(name: str, result: object) -> str:
+    """ "noop" or "ok"; a summarize copy's plain "failed": its article failed earlier in
+    the run (the first run's :class:`~waikan.queue.tasks.Failed` was counted)."""
+    if name == "waikan.summarize" and result == "failed":
+        return "noop"
+    return "noop" if isinstance(result, str) and result in NOOPS else "ok"
+
+
+def _error_line(exc: BaseException) -> str:
+    """``Type: first line`` of an unexpected error, kept in the store and shown by ``waikan
+    status``: the store's and broker's URL secrets and secret settings blanked."""
+    from waikan.config import SETTINGS
+    from waikan.store import safe_error
+
+    line = safe_error(exc, "")
+    if _config is not None:
+        for key in ("store.url", "queue.url"):
+            line = safe_error(WaikanError(line), str(_config[key] or ""))
+        for setting in SETTINGS:
+            value = str(_config[setting.name] or "") if setting.secret else ""
+            if value:
+                line = line.replace(value, "***")
+    name = type(exc).__name__
+    return line if line == name else f"{name}: {line}"
+
+
+def _record(
+    name: str, outcome: str, key: int, error: str | None = None, *, ws: Workspace | None = None
+) -> None:
+    """Count the task's outcome (and keep a failure's line); a store that refuses it costs
+    one log line, never the task (the count is for people, the work is done)."""
+    from waikan.queue.outcomes import record_outcome
+
+    try:
+        record_outcome((ws or workspace()).store, name, outcome, key, error)
+    except Exception as exc:  # any failure of this optional write: logged, the task goes on
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("%s %s: cannot record its outcome (%s): %s", name, key, outcome, first)
 
 
 def _tasks() -> dict[str, tuple[Callable[..., object], range]]:

@@ -6,9 +6,11 @@ inline run would. The coordinator waits on store rows, not on broker
 messages: a row still pending ``queue.lease`` seconds after its task was sent
 is enqueued again (a Redis restart may have lost the message; the task is
 idempotent), at most :data:`MAX_SENDS` times. A summary that failed is not
-pending: its task leaves the error line for the run (one try, as inline). A
-broker outage is waited out (up to the run's timeout): a send it refuses is
-not counted as a try, and a failed check counts as "not done yet".
+pending: its task leaves the error line for the run (one try, as inline); nor is
+a row whose task failed with an unexpected error since the run began (the worker
+keeps the error in ``task_failures``): its line is reported once, without
+waiting a lease. A broker outage is waited out (up to the run's timeout): a send
+it refuses is not counted as a try, and a failed check counts as "not done yet".
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ BROKER_ERRORS = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
 
 MAX_SENDS = 3
 POLL_EVERY = 0.1
+FAILURES_EVERY = 1.0  # seconds between looks at task_failures (rare: not every poll)
 
 
 class _Stopped(Exception):
@@ -137,6 +140,19 @@ class _Run:
             if v is not None
         }
 
+    def crashed(self, name: str, ids: list[int]) -> dict[int, str]:
+        """The error lines of ``name`` tasks for ``ids`` that failed since the run began
+        (see app._wrap): such a row is done for this run; empty while the store is away."""
+        from waikan.queue.outcomes import failures_since
+
+        if not ids:
+            return {}
+        try:
+            with self.ws.store.engine.connect() as c:
+                return failures_since(c, name, ids, self.started)
+        except OperationalError:
+            return {}
+
     def drain(
         self,
         name: str,
@@ -144,8 +160,13 @@ class _Run:
         pending: Callable[[list[int]], set[int]],
         errors: list[str],
         *more: int,
-    ) -> None:
-        """Send ``name(id, *more)`` for each id; wait until ``pending`` reports none left."""
+    ) -> set[int]:
+        """Send ``name(id, *more)`` for each id; wait until ``pending`` reports none left.
+
+        Returns the ids whose task failed (each reported once in ``errors``).
+        """
+        failed: set[int] = set()
+        looked = time.monotonic()
         sent: dict[int, tuple[float, int]] = {}
         for i in ids:
             sent[i] = (time.monotonic(), self.send(name, i, *more))
@@ -159,6 +180,12 @@ class _Run:
             for i in set(sent) - left:
                 del sent[i]
             now = time.monotonic()
+            if now - looked >= FAILURES_EVERY:
+                looked = now
+                for i, line in sorted(self.crashed(name, sorted(left & sent.keys())).items()):
+                    errors.append(f"{name} {i}: {line}")
+                    failed.add(i)
+                    del sent[i]
             late = [i for i, (at, _count) in sent.items() if now - at >= self.lease]
             if late and self.backlog():
                 for i in late:
@@ -178,6 +205,7 @@ class _Run:
             if sent:
                 self.check_deadline(name)
                 time.sleep(POLL_EVERY)
+        return failed
 
     def once(self, name: str, done: Callable[[], bool], errors: list[str]) -> None:
         """A serialized stage: one task, sent again if nothing happened within the lease."""
@@ -186,10 +214,15 @@ class _Run:
         tries = 0
         while tries < MAX_SENDS:
             tries += self.send(name, token)
-            sent = time.monotonic()
+            sent = looked = time.monotonic()
             while time.monotonic() - sent < self.lease or self.backlog():
                 if self.finished(key, done):
                     return
+                if time.monotonic() - looked >= FAILURES_EVERY:
+                    looked = time.monotonic()
+                    for line in self.crashed(name, [token]).values():
+                        errors.append(f"{name}: {line}")
+                        return
                 self.check_deadline(name)
                 time.sleep(POLL_EVERY)
         errors.append(f"{name}: not finished after {MAX_SENDS} tries")
@@ -300,9 +333,11 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             )
             return set(c.scalars(q))
 
-    run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors)
+    crashed = run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors)
     fetch_report.done = store.articles(ids=todo)
     for record in fetch_report.done:
+        if record.id in crashed:  # reported with its task's error
+            continue
         if record.status == Status.DISCOVERED.value:
             fetch_report.errors.append(f"{record.url}: {record.reason} (will retry on a later run)")
         elif record.status == Status.FAILED.value:

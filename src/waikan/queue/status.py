@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from waikan.queue.dead import DeadLetter, dead_letters
+from waikan.queue.outcomes import TaskFailure, latest_failures, task_counts
 from waikan.store import schema
 from waikan.workspace import Workspace
 
@@ -24,6 +25,11 @@ class QueueStatus:
     last_hour: dict[str, int] = field(default_factory=dict)  # status → articles reaching it
     dead_total: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+    # Stage throughput: task → outcome (ok | noop | failed | retried) → runs.
+    tasks_5m: dict[str, dict[str, int]] = field(default_factory=dict)
+    tasks_hour: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures_total: int = 0
+    failures: list[TaskFailure] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -38,6 +44,18 @@ class QueueStatus:
                 {"at": d.at.isoformat(), "kind": d.kind, "task": d.task, "error": d.error}
                 for d in self.dead
             ],
+            "tasks": {
+                name: {
+                    "last_5_minutes": self.tasks_5m.get(name, {}),
+                    "last_hour": self.tasks_hour.get(name, {}),
+                }
+                for name in sorted(self.tasks_hour.keys() | self.tasks_5m.keys())
+            },
+            "task_failures": self.failures_total,
+            "latest_task_failures": [
+                {"at": f.at.isoformat(), "task": f.task, "id": f.key, "error": f.error}
+                for f in self.failures
+            ],
             "errors": self.errors,
         }
 
@@ -47,7 +65,8 @@ def queue_status(ws: Workspace, *, inspect_timeout: float = 1.0) -> QueueStatus:
     out = QueueStatus()
     store = ws.store
     a = schema.articles
-    since = datetime.now(UTC) - timedelta(hours=1)
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=1)
     with store.engine.connect() as c:
         out.statuses = {
             s: int(n) for s, n in c.execute(select(a.c.status, func.count()).group_by(a.c.status))
@@ -55,6 +74,9 @@ def queue_status(ws: Workspace, *, inspect_timeout: float = 1.0) -> QueueStatus:
         q = select(a.c.status, func.count()).where(a.c.updated_at >= since).group_by(a.c.status)
         out.last_hour = {s: int(n) for s, n in c.execute(q)}
     out.dead_total, out.dead = dead_letters(store, limit=5)
+    out.tasks_hour = task_counts(store, since)
+    out.tasks_5m = task_counts(store, now - timedelta(minutes=5))
+    out.failures_total, out.failures = latest_failures(store, limit=5)
     if ws.config["queue.url"]:
         _broker(ws, out, inspect_timeout)
     return out

@@ -25,9 +25,21 @@ from waikan.store import ArticleRecord, Store
 from waikan.summarize.base import Backend
 from waikan.workspace import Workspace
 
-__all__ = ["claim", "dedupe", "fetch", "poll", "publish", "summarize"]
+__all__ = ["Failed", "claim", "dedupe", "fetch", "poll", "publish", "summarize"]
 
 log = logging.getLogger(__name__)
+
+
+class Failed(str):
+    """A task's "failed" result that carries its error line (kept as a task failure)."""
+
+    error: str
+
+    def __new__(cls, error: str) -> Failed:
+        made = super().__new__(cls, "failed")
+        made.error = error
+        return made
+
 
 # Advisory lock namespaces (first key of pg_try_advisory_lock(int, int)).
 POLL, FETCH, SUMMARIZE, DEDUPE, PUBLISH = 1, 2, 3, 4, 5
@@ -210,7 +222,7 @@ def summarize(ws: Workspace, article_id: int, token: int | None = None) -> str:
         log.warning("%s", message)
         if token is not None:
             _record_failure(ws, token, article_id, message, stops=stops)
-        return "failed"
+        return Failed(message)
 
 
 def _run_ended(ws: Workspace, token: int, article_id: int) -> str | None:

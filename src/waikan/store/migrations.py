@@ -74,6 +74,10 @@ def m011_desk_metrics(conn: Connection) -> None:
     schema.ix_summary_findings_kind.create(conn, checkfirst=True)
 
 
+def m012_task_outcomes(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.TASK_OUTCOME_TABLES), checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m001_initial", m001_initial),
     ("m002_dedupe", m002_dedupe),
@@ -86,6 +90,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m009_queue", m009_queue),
     ("m010_llm_limits", m010_llm_limits),
     ("m011_desk_metrics", m011_desk_metrics),
+    ("m012_task_outcomes", m012_task_outcomes),
 )
 
 

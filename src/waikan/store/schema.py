@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -444,3 +445,31 @@ llm_holds = Table(
 )
 
 LLM_LIMIT_TABLES = (llm_sends, llm_holds)
+
+# -- task outcomes (m012_task_outcomes): what the workers did, for ``waikan status`` ------
+# One row per minute, task and outcome (ok | noop | failed | retried), upserted by each
+# task: ~30,000 rows a day however many tasks run; rows older than a week are pruned.
+task_stats = Table(
+    "task_stats",
+    metadata,
+    Column("minute", DateTime(timezone=True), primary_key=True),
+    Column("task", String(50), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("count", Integer, nullable=False, default=0),
+)
+
+# A task's failure (rare): its first id (an article, a source, a run's token) and one
+# error line without secrets. A distributed run takes one of its tasks' failures as
+# final instead of waiting a lease; the latest :data:`~waikan.queue.outcomes.KEEP` kept.
+task_failures = Table(
+    "task_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("task", String(50), nullable=False),
+    Column("key", BigInteger, nullable=True),
+    Column("error", Text, nullable=False),
+    Index("ix_task_failures_task_key", "task", "key"),
+)
+
+TASK_OUTCOME_TABLES = (task_stats, task_failures)

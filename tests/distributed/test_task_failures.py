@@ -1,0 +1,149 @@
+"""A task that raises an unexpected error in ``waikan run --distributed`` (issue #9): the
+run reports the worker's error once and stops waiting on it — no lease, no re-send, no
+"still pending" — and ``waikan status`` shows each task's throughput and the failure.
+
+Real Redis, PostgreSQL, a loopback site and model, and a real ``waikan worker`` whose
+fetch of one page (and, once a flag file exists, whose dedupe) raises. The lease is 600 s:
+a run that waited one out would not finish within ``RUN_TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from tests.conftest import _CLEAN, ROOT
+from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.servers.openai_server import FakeLLM
+
+from waikan.store import open_store
+
+PAGES = 4
+BAD = "/news/1"
+RUN_TIMEOUT = 180  # far below the lease
+
+# `waikan worker` with faults: this page's fetch raises, and dedupe raises once FAULT_FLAG
+# exists. The error names the API key: what the store keeps must not.
+FAULTY_WORKER = """
+import os, runpy, sys
+from waikan.queue import tasks
+
+real_fetch, real_dedupe = tasks.fetch, tasks.dedupe
+
+def fetch(ws, article_id):
+    record = ws.store.article(article_id)
+    if record is not None and record.url.endswith(os.environ["FAULT_PATH"]):
+        raise RuntimeError("injected fault, key " + ws.config["llm.api_key"] + "\\nline two")
+    return real_fetch(ws, article_id)
+
+def dedupe(ws, token):
+    if os.path.exists(os.environ["FAULT_FLAG"]):
+        raise KeyError("injected dedupe fault")
+    return real_dedupe(ws, token)
+
+tasks.fetch, tasks.dedupe = fetch, dedupe
+sys.argv = ["waikan", *sys.argv[1:]]
+runpy.run_module("waikan", run_name="__main__", alter_sys=True)
+"""
+
+
+def faulty_workers(env: dict[str, str], tmp_path: Path) -> Workers:
+    pool = Workers(env, 0, log=tmp_path)  # its stop() and logs, for this one process
+    log = tmp_path / "faulty.log"
+    pool.logs.append(log)
+    pool.procs.append(
+        subprocess.Popen(
+            [sys.executable, "-c", FAULTY_WORKER, "worker", "-c", "2", "--name", "faulty@test"],
+            env=_CLEAN | env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    )
+    return pool
+
+
+def article_id(pg_url: str, path: str) -> int:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            found = c.scalar(text("SELECT id FROM articles WHERE url LIKE :u"), {"u": f"%{path}"})
+    finally:
+        engine.dispose()
+    assert isinstance(found, int)
+    return found
+
+
+def test_a_crashed_task_is_reported_once_without_waiting_the_lease(
+    tmp_path: Path, pg_url: str, redis_url: str
+) -> None:
+    flag = tmp_path / "dedupe-fails"
+    with news_site(PAGES) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER) as llm:
+        env = BASE_ENV | {
+            "WAIKAN_HOME": str(tmp_path / "home"),
+            "WAIKAN_STORE_URL": pg_url,
+            "WAIKAN_QUEUE_URL": redis_url,
+            "WAIKAN_QUEUE_LEASE": "600",
+            "WAIKAN_LLM_BASE_URL": llm.url,
+            "WAIKAN_LLM_MODEL": MODEL,
+            "WAIKAN_LLM_API_KEY": API_KEY,
+            "FAULT_PATH": BAD,
+            "FAULT_FLAG": str(flag),
+        }
+        added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
+        assert added.returncode == 0, added.stderr
+        with faulty_workers(env, tmp_path) as pool:
+            first = waikan(["run", "--distributed"], env, timeout=RUN_TIMEOUT)
+            shown = waikan(["status", "--json"], env)
+            flag.touch()
+            second = waikan(["run", "--distributed"], env, timeout=RUN_TIMEOUT)
+            shown_text = waikan(["status"], env)
+            logs = pool.log_text()
+
+    bad = article_id(pg_url, BAD)
+    line = f"waikan: error: fetch: waikan.fetch {bad}: RuntimeError: injected fault, key ***"
+    assert first.returncode == 1, (first.stderr, logs[-3000:])
+    assert first.stderr.splitlines() == [line], (first.stderr, logs[-3000:])
+    assert "still pending" not in first.stderr and API_KEY not in first.stderr
+
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    done = PAGES - 1
+    want = {  # no poll: `sources add --backfill` just read the feed
+        "waikan.fetch": {"ok": done, "failed": 1},
+        "waikan.dedupe": {"ok": 1},
+        "waikan.summarize": {"ok": done},
+        "waikan.publish": {"ok": 1},
+    }
+    assert {t: c["last_hour"] for t, c in status["tasks"].items()} == want, status
+    assert {t: c["last_5_minutes"] for t, c in status["tasks"].items()} == want, status
+    assert status["task_failures"] == 1
+    [failure] = status["latest_task_failures"]
+    assert (failure["task"], failure["id"]) == ("waikan.fetch", bad)
+    assert failure["error"] == "RuntimeError: injected fault, key ***"
+    assert status["statuses"]["discovered"] == 1  # the crashed page: tried again next run
+    assert status["dead_letters"] == 0 and status["errors"] == []
+    assert API_KEY not in shown.stdout
+
+    # The second run: the page crashes again, and dedupe (a serialized stage) does too.
+    assert second.returncode == 1, (second.stderr, logs[-3000:])
+    assert sorted(second.stderr.splitlines()) == sorted(
+        [line, "waikan: error: dedupe: waikan.dedupe: KeyError: 'injected dedupe fault'"]
+    ), (second.stderr, logs[-3000:])
+    assert shown_text.returncode == 0, shown_text.stderr
+    out = shown_text.stdout
+    assert f"  waikan.fetch: ok {done}/{done}, failed 2/2\n" in out, out
+    assert "  waikan.dedupe: ok 1/1, failed 1/1\n" in out, out
+    assert "task failures: 3\n" in out, out
+    assert f" waikan.fetch {bad}: RuntimeError: injected fault, key ***\n" in out, out
+    assert " waikan.dedupe " in out and API_KEY not in out
+    store = open_store(pg_url)
+    try:
+        kept = [row for row in store.dump() if row["table"] == "task_failures"]
+        assert len(kept) == 3 and API_KEY not in repr(list(store.dump()))
+    finally:
+        store.close()
