@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.distributed.cluster import (
         ANSWER,
         API_KEY,
-        BASE_ENV,
         MODEL,
         Workers,
+        cluster_env,
         site_routes,
         waikan,
     )
@@ -170,14 +170,12 @@ def main(argv: list[str] | None = None) -> int:
                 ("2 workers", 2),
                 ("4 workers", 4),
             ):
-                env = BASE_ENV | {
-                    "WAIKAN_HOME": str(tmp / label.replace(" ", "")),
-                    "WAIKAN_STORE_URL": pg.new_database(),
-                    "WAIKAN_QUEUE_URL": redis_server.url(count),
-                    "WAIKAN_LLM_BASE_URL": llm.url,
-                    "WAIKAN_LLM_MODEL": MODEL,
-                    "WAIKAN_LLM_API_KEY": API_KEY,
-                }
+                env = cluster_env(
+                    tmp / label.replace(" ", ""),
+                    pg.new_database(),
+                    redis_server.url(count),
+                    llm.url,
+                )
                 cpu_before = children_cpu()
                 commits_before = commits(env["WAIKAN_STORE_URL"])
                 # The first poll (at add) lists every page; the timed run fetches them all.

@@ -82,10 +82,22 @@ def _send(h: Any, body: bytes, ctype: str) -> None:
 
 
 @contextmanager
-def news_site(n: int) -> Iterator[PageServer]:
+def news_site(n: int, first_hits: dict[str, float] | None = None) -> Iterator[PageServer]:
+    """``first_hits``: filled with each path's first request time (``time.monotonic()``)."""
     with PageServer({}) as srv:
-        srv.routes.update(site_routes(srv.base, n))
+        routes = site_routes(srv.base, n)
+        if first_hits is not None:
+            routes = {path: _timed(path, route, first_hits) for path, route in routes.items()}
+        srv.routes.update(routes)
         yield srv
+
+
+def _timed(path: str, route: Any, first_hits: dict[str, float]) -> Any:
+    def answer(h: Any) -> None:
+        first_hits.setdefault(path, time.monotonic())
+        route(h)
+
+    return answer
 
 
 def publish_to(home: Path, hook: WebhookReceiver) -> dict[str, str]:
@@ -97,6 +109,26 @@ def publish_to(home: Path, hook: WebhookReceiver) -> dict[str, str]:
         encoding="utf-8",
     )
     return {"WAIKAN_WEBHOOK_SECRET": HOOK_SECRET}
+
+
+def cluster_env(
+    home: Path, store_url: str, queue_url: str, llm_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a test cluster's commands: workspace ``home``, the store, the
+    broker, the loopback model (MODEL, API_KEY) and BASE_ENV; ``extra`` settings last
+    (e.g. ``WAIKAN_QUEUE_LEASE="3"``), so they override BASE_ENV's."""
+    return (
+        BASE_ENV
+        | {
+            "WAIKAN_HOME": str(home),
+            "WAIKAN_STORE_URL": store_url,
+            "WAIKAN_QUEUE_URL": queue_url,
+            "WAIKAN_LLM_BASE_URL": llm_url,
+            "WAIKAN_LLM_MODEL": MODEL,
+            "WAIKAN_LLM_API_KEY": API_KEY,
+        }
+        | extra
+    )
 
 
 def assert_each_post_delivered_once(hook: WebhookReceiver, store_url: str) -> None:

@@ -8,9 +8,9 @@ import pytest
 from tests.distributed.cluster import (
     ANSWER,
     API_KEY,
-    BASE_ENV,
     MODEL,
     Workers,
+    cluster_env,
     dump,
     news_site,
     snapshot,
@@ -23,26 +23,18 @@ def compare_inline_and_distributed(
     tmp_path: Path, pg_url: str, redis_url: str, pages: int, workers: int
 ) -> None:
     with news_site(pages) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER) as llm:
-        common = BASE_ENV | {
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-        }
+        dist = cluster_env(tmp_path / "dist", pg_url, redis_url, llm.url)
         feed = f"{site.base}/feed.xml"
         inline_home = tmp_path / "inline"
         inline_url = f"sqlite:///{tmp_path / 'inline.db'}"
-        inline = common | {"WAIKAN_HOME": str(inline_home), "WAIKAN_STORE_URL": inline_url}
+        # The same settings; without --distributed the run is inline, on its own store.
+        inline = dist | {"WAIKAN_HOME": str(inline_home), "WAIKAN_STORE_URL": inline_url}
         added = waikan(["sources", "add", feed, "--backfill", str(pages)], inline)
         assert added.returncode == 0, added.stderr
         ran = waikan(["run"], inline)
         assert ran.returncode in (0, 3), ran.stderr
         inline_calls = llm.calls
 
-        dist = common | {
-            "WAIKAN_HOME": str(tmp_path / "dist"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-        }
         added = waikan(["sources", "add", feed, "--backfill", str(pages)], dist)
         assert added.returncode == 0, added.stderr
         with Workers(dist, workers, log=tmp_path) as pool:

@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.distributed.cluster import (
+    ANSWER,
+    API_KEY,
+    MODEL,
+    Workers,
+    cluster_env,
+    news_site,
+    waikan,
+)
 from tests.servers.feeds import corpus_pages
 from tests.servers.openai_server import FakeLLM
 from tests.servers.pages import PageServer
@@ -46,20 +54,17 @@ class Runs:
 def setup(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[Setup]:
     """The same feed added to an inline (SQLite) and a distributed workspace, workers up."""
     with news_site(PAGES) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER) as llm:
-        common = BASE_ENV | {
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-            "WAIKAN_LLM_MAX_RETRIES": "1",
-            "WAIKAN_QUEUE_LEASE": "3600",
-        }
+        dist = cluster_env(
+            tmp_path / "dist",
+            pg_url,
+            redis_url,
+            llm.url,
+            WAIKAN_LLM_MAX_RETRIES="1",
+            WAIKAN_QUEUE_LEASE="3600",
+        )
         inline_url = f"sqlite:///{tmp_path / 'inline.db'}"
-        inline = common | {"WAIKAN_HOME": str(tmp_path / "inline"), "WAIKAN_STORE_URL": inline_url}
-        dist = common | {
-            "WAIKAN_HOME": str(tmp_path / "dist"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-        }
+        # The same settings; without --distributed the run is inline, on its own store.
+        inline = dist | {"WAIKAN_HOME": str(tmp_path / "inline"), "WAIKAN_STORE_URL": inline_url}
         for e in (inline, dist):
             added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], e)
             assert added.returncode == 0, added.stderr

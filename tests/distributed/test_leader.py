@@ -29,6 +29,7 @@ from tests.distributed.cluster import (
     PUBLISHABLE,
     Workers,
     assert_each_post_delivered_once,
+    cluster_env,
     news_site,
     publish_to,
     waikan,
@@ -271,17 +272,8 @@ def cluster(
         FakeLLM(api_key=API_KEY, model=MODEL, answer=PUBLISHABLE, delay=0.5) as llm,
         WebhookReceiver(secret=HOOK_SECRET) as hook,
     ):
-        env = (
-            BASE_ENV
-            | publish_to(tmp_path / "ws", hook)
-            | {
-                "WAIKAN_HOME": str(tmp_path / "ws"),
-                "WAIKAN_STORE_URL": pg_url,
-                "WAIKAN_QUEUE_URL": redis_url,
-                "WAIKAN_LLM_BASE_URL": llm.url,
-                "WAIKAN_LLM_MODEL": MODEL,
-                "WAIKAN_LLM_API_KEY": API_KEY,
-            }
+        env = cluster_env(tmp_path / "ws", pg_url, redis_url, llm.url) | publish_to(
+            tmp_path / "ws", hook
         )
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from tests.conftest import _CLEAN, ROOT, SQLITE_ONLY
-from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, waikan
+from tests.distributed.cluster import ANSWER, API_KEY, MODEL, Workers, cluster_env, waikan
 from tests.servers.feeds import ago, corpus_pages, rss
 from tests.servers.openai_server import FakeLLM, estimate_tokens, message_text
 
@@ -170,17 +170,15 @@ def test_per_host_limit_and_delay_hold_across_four_workers(
 ) -> None:
     """Every request counts: feed polls, robots.txt, redirect hops to another host, pages."""
     with hosts(3) as sites, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER) as llm:
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "ws"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-            "WAIKAN_FETCH_PER_HOST": str(PER_HOST),
-            "WAIKAN_FETCH_HOST_DELAY": str(DELAY),
-            "WAIKAN_SOURCES_BACKFILL": str(PAGES),
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-        }
+        env = cluster_env(
+            tmp_path / "ws",
+            pg_url,
+            redis_url,
+            llm.url,
+            WAIKAN_FETCH_PER_HOST=str(PER_HOST),
+            WAIKAN_FETCH_HOST_DELAY=str(DELAY),
+            WAIKAN_SOURCES_BACKFILL=str(PAGES),
+        )
         (tmp_path / "feeds.opml").write_bytes(_opml(sites))
         added = waikan(["sources", "import-opml", str(tmp_path / "feeds.opml")], env)
         assert added.returncode == 0, added.stderr
@@ -570,18 +568,16 @@ def test_model_rpm_holds_across_four_celery_workers(
         store.close()
     llm, arrivals = _stamping_llm()
     with llm:
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "ws"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-            "WAIKAN_LLM_RPM": str(RPM),
+        env = cluster_env(
+            tmp_path / "ws",
+            pg_url,
+            redis_url,
+            llm.url,
+            WAIKAN_LLM_RPM=str(RPM),
             # Tasks wait for the window: no redelivery or re-enqueueing meanwhile.
-            "WAIKAN_QUEUE_LEASE": "300",
-            "WAIKAN_QUEUE_VISIBILITY_TIMEOUT": "300",
-        }
+            WAIKAN_QUEUE_LEASE="300",
+            WAIKAN_QUEUE_VISIBILITY_TIMEOUT="300",
+        )
         with Workers(env, 4, concurrency=1, log=tmp_path) as pool:
             ran = waikan(["run", "--distributed"], env)
             logs = pool.log_text()

@@ -16,7 +16,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.distributed.cluster import (
+    ANSWER,
+    API_KEY,
+    MODEL,
+    Workers,
+    cluster_env,
+    news_site,
+    waikan,
+)
 from tests.distributed.test_leader import Serve, counts, wait_done
 from tests.servers.openai_server import FakeLLM
 from tests.services import throwaway_redis
@@ -159,15 +167,8 @@ def test_serve_distributed_outlives_failed_ticks(tmp_path: Path, pg_url: str) ->
         news_site(PAGES) as site,
         FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER, delay=0.2) as llm,
     ):
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "ws"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": broker.url(),
-            "WAIKAN_QUEUE_LEASE": "3",  # a poll sent into the outage is sent again soon after
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-        }
+        # A lease of 3 s: a poll sent into the outage is sent again soon after.
+        env = cluster_env(tmp_path / "ws", pg_url, broker.url(), llm.url, WAIKAN_QUEUE_LEASE="3")
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr
         store = open_store(pg_url)

@@ -18,16 +18,23 @@ Checks, in order: 401 unless ``Authorization: Bearer <api_key>``; a forced
 400 unless the concatenated message contents contain ``open``…``close`` (when
 ``require_delimiters`` is given) with ``require_text`` between them (when given).
 ``delay`` seconds are slept before any answer.
+
+``timeline`` holds one :class:`Call` per chat-completion request: when it came,
+from which client port, its prompt, and when (or whether) it was answered. Tests
+that kill clients use it to tell which calls died with them and when each came back.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import select
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -68,6 +75,31 @@ def message_text(messages: Any) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class Call:
+    """One chat-completion request (times are ``time.monotonic()``).
+
+    ``end``: when its answer was written; None while pending, or when the client was
+    gone before it (``cut``: the peer closed its connection, e.g. its process was killed).
+    """
+
+    start: float
+    port: int
+    prompt: str
+    end: float | None = None
+    cut: bool = False
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """The client hung up: its end is readable and reads EOF (a waiting HTTP client sends
+    nothing more; a killed process's kernel closes its socket)."""
+    try:
+        readable, _w, _x = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset by the peer
+        return True
+
+
 class FakeLLM:
     def __init__(
         self,
@@ -90,6 +122,7 @@ class FakeLLM:
         self.delay = delay
         self.retry_after = retry_after
         self.requests: list[dict] = []
+        self.timeline: list[Call] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -122,10 +155,36 @@ class FakeLLM:
         """Number of chat-completion requests received."""
         return sum(1 for r in self.requests if r["path"].endswith("/chat/completions"))
 
+    def pending(self) -> list[Call]:
+        """The chat-completion calls not yet answered (nor cut), now."""
+        with self._lock:
+            return [c for c in self.timeline if c.end is None and not c.cut]
+
     # -- request handling --------------------------------------------------
     def _record(self, entry: dict) -> None:
         with self._lock:
             self.requests.append(entry)
+
+    def _begin(self, path: str, raw: bytes, port: int) -> Call | None:
+        if not path.split("?", 1)[0].rstrip("/").endswith("/chat/completions"):
+            return None
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        prompt = message_text(body.get("messages")) if isinstance(body, dict) else ""
+        call = Call(start=time.monotonic(), port=port, prompt=prompt)
+        with self._lock:
+            self.timeline.append(call)
+        return call
+
+    def _end(self, call: Call | None, *, cut: bool) -> None:
+        if call is not None:
+            with self._lock:
+                if cut:
+                    call.cut = True
+                else:
+                    call.end = time.monotonic()
 
     def _respond(self, method: str, path: str, headers: dict, raw: bytes) -> tuple[int, dict, dict]:
         """Return (status, json payload, extra headers)."""
@@ -273,6 +332,7 @@ class FakeLLM:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length > 0 else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                call = fake._begin(self.path, raw, self.client_address[1])
                 try:
                     status, payload, extra = fake._respond(method, self.path, headers, raw)
                 except Exception as exc:  # never hang the client on a bug in a callable answer
@@ -289,6 +349,9 @@ class FakeLLM:
                         {},
                     )
                 data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                # Asked before writing: a write into a socket the peer closed may still
+                # succeed once, so the write alone cannot tell an answer from a lost one.
+                cut = call is not None and _peer_closed(self.connection)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -299,6 +362,8 @@ class FakeLLM:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
                     self.close_connection = True
+                    cut = True
+                fake._end(call, cut=cut)
 
             def do_POST(self) -> None:
                 self._handle("POST")

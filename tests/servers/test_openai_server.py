@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 try:
-    from tests.servers.openai_server import FakeLLM
+    from tests.servers.openai_server import FakeLLM, _peer_closed
 except ModuleNotFoundError:  # plain `pytest`: project root not on sys.path
-    from servers.openai_server import FakeLLM  # type: ignore[no-redef]
+    from servers.openai_server import FakeLLM, _peer_closed  # type: ignore[no-redef]
 
 KEY = "sk-test-123"
 MODEL = "deepseek-chat"
@@ -114,3 +114,54 @@ def test_forced_status_and_delay() -> None:
             pass
         else:
             raise AssertionError("expected a timeout")
+
+
+def test_timeline_tells_answered_calls_from_cut_ones() -> None:
+    """A client that hangs up before the answer (as a killed process does) leaves a call
+    marked cut and never answered; an answered call has its end time and client port."""
+    import json
+    import socket
+    import time
+
+    with FakeLLM(api_key=KEY, model=MODEL, answer="ok", delay=0.3) as llm:
+        with httpx.Client() as client:
+            r = client.post(
+                llm.url + "/chat/completions",
+                json=_body("answered"),
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+        assert r.status_code == 200
+        raw = json.dumps(_body("hung up")).encode()
+        with socket.create_connection(("127.0.0.1", llm.port)) as sock:
+            port = sock.getsockname()[1]
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: Bearer {KEY}\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+                + raw
+            )
+            deadline = time.monotonic() + 10
+            while len(llm.timeline) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        deadline = time.monotonic() + 10
+        while llm.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answered, cut = llm.timeline
+        assert answered.prompt == "sys\nanswered" and not answered.cut
+        assert answered.end is not None and answered.end >= answered.start + 0.3
+        assert cut.prompt == "sys\nhung up" and cut.port == port
+        assert cut.cut and cut.end is None
+        assert llm.pending() == []
+
+
+def test_peer_closed_is_eof_not_data() -> None:
+    """Asked before the answer is written (a first write into a closed socket may pass)."""
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        assert not _peer_closed(a)  # waiting client: nothing to read
+        b.sendall(b"x")
+        assert not _peer_closed(a)  # data pending is not a hang-up
+        assert a.recv(1) == b"x"
+        b.close()
+        assert _peer_closed(a)
