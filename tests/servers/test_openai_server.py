@@ -118,12 +118,23 @@ def test_forced_status_and_delay() -> None:
 
 def test_timeline_tells_answered_calls_from_cut_ones() -> None:
     """A client that hangs up before the answer (as a killed process does) leaves a call
-    marked cut and never answered; an answered call has its end time and client port."""
+    marked cut and never answered; an answered call has its end time and client port.
+
+    The hung-up call's answer waits until the test has closed its socket (not a race
+    with the delay); the 10 s bound only keeps a broken server from hanging the test."""
     import json
     import socket
+    import threading
     import time
 
-    with FakeLLM(api_key=KEY, model=MODEL, answer="ok", delay=0.3) as llm:
+    closed = threading.Event()
+
+    def answer(body: dict) -> str:
+        if body["messages"][-1]["content"] == "hung up":
+            closed.wait(timeout=10)
+        return "ok"
+
+    with FakeLLM(api_key=KEY, model=MODEL, answer=answer, delay=0.3) as llm:
         with httpx.Client() as client:
             r = client.post(
                 llm.url + "/chat/completions",
@@ -142,6 +153,7 @@ def test_timeline_tells_answered_calls_from_cut_ones() -> None:
             deadline = time.monotonic() + 10
             while len(llm.timeline) < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
+        closed.set()
         deadline = time.monotonic() + 10
         while llm.pending() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -165,3 +177,25 @@ def test_peer_closed_is_eof_not_data() -> None:
         assert a.recv(1) == b"x"
         b.close()
         assert _peer_closed(a)
+
+
+def test_peer_closed_on_a_descriptor_past_select_limit() -> None:
+    """A long pytest process may hand the server fds >= 1024, where select() raises."""
+    import fcntl
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:  # room for an fd past select()'s FD_SETSIZE
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    a, b = socket.socketpair()
+    with a, b:
+        high = socket.socket(fileno=fcntl.fcntl(a.fileno(), fcntl.F_DUPFD_CLOEXEC, 1024))
+        with high:
+            assert high.fileno() >= 1024
+            assert not _peer_closed(high)  # waiting client
+            b.sendall(b"x")
+            assert not _peer_closed(high)  # data pending
+            assert high.recv(1) == b"x"
+            b.close()
+            assert _peer_closed(high)  # EOF
