@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.distributed.cluster import (
@@ -252,3 +254,50 @@ def test_a_failed_summarize_task_leaves_its_line_for_its_run(
             client.close()
             tasks._backend = None
             ws.close()
+
+
+def test_an_editors_change_during_the_call_is_a_note_as_inline(
+    tmp_path: Path, pg_url: str, redis_url: str
+) -> None:
+    """The desk rejects an article while the model answers for it: its answer is dropped,
+    and ``run --distributed`` says so in the same note as inline, not as an error."""
+    from tests.servers.openai_server import message_text
+
+    from waikan.config import load
+    from waikan.publish import review
+    from waikan.workspace import Workspace
+
+    with setup(tmp_path, pg_url, redis_url) as s:
+        store_env: list[dict[str, str]] = []  # the workspace of the run going on
+        acted: list[int] = []
+        first = threading.Lock()  # the model answers calls in parallel
+
+        def desk_rejects_then_answers(body: dict[str, Any]) -> str:
+            with first:
+                if len(acted) == len(store_env):
+                    return ANSWER
+                ws = Workspace(load(tmp_path / "desk", env=store_env[-1]))
+                try:
+                    text = message_text(body["messages"])
+                    found = [a for a in ws.store.articles(status="extracted") if a.title in text]
+                    assert found, text[:300]
+                    review.reject(ws, found[0].id, "editor", "off-topic")
+                    acted.append(found[0].id)
+                finally:
+                    ws.close()
+                return ANSWER
+
+        s.llm.answer = desk_rejects_then_answers
+        store_env.append(s.inline)
+        inline = waikan(["run"], s.inline)
+        store_env.append(s.dist)
+        dist = waikan(["run", "--distributed"], s.dist)
+        logs = s.workers.log_text()
+    assert len(acted) == 2, (acted, inline.stderr, dist.stderr)
+    assert inline.returncode == 0, inline.stderr
+    assert dist.returncode == inline.returncode, (dist.stderr, logs[-3000:])
+    assert dist.stdout == inline.stdout
+    notes = [x for x in dist.stderr.splitlines() if x.startswith("waikan: summarize: ")]
+    assert len(notes) == 1 and "changed meanwhile" in notes[0], dist.stderr
+    assert re.sub(r"article \d+", "#", notes[0]) in re.sub(r"article \d+", "#", inline.stderr)
+    assert "waikan: error:" not in dist.stderr + inline.stderr

@@ -33,11 +33,11 @@ from waikan.queue import tasks
 
 real_fetch, real_dedupe = tasks.fetch, tasks.dedupe
 
-def fetch(ws, article_id):
+def fetch(ws, article_id, *token):
     record = ws.store.article(article_id)
     if record is not None and record.url.endswith(os.environ["FAULT_PATH"]):
         raise RuntimeError("injected fault, key " + ws.config["llm.api_key"] + "\\nline two")
-    return real_fetch(ws, article_id)
+    return real_fetch(ws, article_id, *token)
 
 def dedupe(ws, token):
     if os.path.exists(os.environ["FAULT_FLAG"]):

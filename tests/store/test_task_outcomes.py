@@ -29,25 +29,26 @@ def store(store_url: str) -> Any:
     s.close()
 
 
-def hour_ago() -> datetime:
-    return datetime.now(UTC) - timedelta(hours=1)
-
-
 def test_counts_per_task_and_outcome(store: Store) -> None:
     for _ in range(3):
         record_outcome(store, "waikan.fetch", "ok")
     record_outcome(store, "waikan.fetch", "noop")
     record_outcome(store, "waikan.fetch", "failed", 12, "RuntimeError: boom\nsecond line\x00")
-    record_outcome(store, "waikan.poll", "retried", 3)
-    assert task_counts(store, hour_ago()) == {
+    record_outcome(store, "waikan.poll", "ok", 3, retries=2)  # ok on its third try
+    assert task_counts(store, 60) == {
         "waikan.fetch": {"ok": 3, "noop": 1, "failed": 1},
-        "waikan.poll": {"retried": 1},
+        "waikan.poll": {"ok": 1, "retried": 2},
     }
     with store.engine.connect() as c:  # one row per minute, task and outcome (upserted)
         rows = c.scalar(text("SELECT count(*) FROM task_stats"))
-    assert rows is not None and rows <= 8  # 4 combinations, a minute boundary at most
+    assert rows is not None and rows <= 10  # 5 combinations, a minute boundary at most
     # Minutes older than the window are not counted.
-    assert task_counts(store, datetime.now(UTC) + timedelta(minutes=2)) == {}
+    old = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    with store.engine.begin() as c:
+        stats = {"minute": old, "task": "waikan.poll", "outcome": "ok", "count": 7}
+        c.execute(insert(schema.task_stats).values(**stats))
+    assert task_counts(store, 5)["waikan.poll"] == {"ok": 1, "retried": 2}
+    assert task_counts(store, 60)["waikan.poll"] == {"ok": 8, "retried": 2}
     total, got = latest_failures(store)
     assert total == 1 and len(got) == 1
     assert (got[0].task, got[0].key, got[0].error) == ("waikan.fetch", 12, "RuntimeError: boom")
@@ -85,12 +86,25 @@ def wrap(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any
     monkeypatch.setattr(queue_app, "_config", config)
     monkeypatch.setattr(queue_app, "_ws", None)
 
-    class Self:
-        def retry(self, exc: BaseException, **_kw: object) -> BaseException:
-            return exc  # Celery's retry raises Retry: the task raises what it returns
+    class Retry(Exception):
+        pass
 
-    def call(name: str, fn: Any, *ids: int) -> object:
-        return queue_app._wrap(name, fn, range(1, 3))(Self(), *ids)
+    class Self:
+        """Celery's Task, as _wrap uses it: its request's retries, and retry()."""
+
+        def __init__(self, retries: int) -> None:
+            self.request = type("Request", (), {"retries": retries})()
+
+        def retry(self, exc: BaseException, max_retries: int, **_kw: object) -> BaseException:
+            # Celery's retry raises Retry, or the error itself once max_retries were made.
+            if self.request.retries >= max_retries:
+                raise exc
+            return Retry(str(exc))
+
+    def call(name: str, fn: Any, *ids: int, retries: int = 0) -> object:
+        return queue_app._wrap(name, fn, range(1, 3))(Self(retries), *ids)
+
+    call.Retry = Retry  # type: ignore[attr-defined]
 
     yield call
     if queue_app._ws is not None:
@@ -98,39 +112,62 @@ def wrap(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any
 
 
 def test_wrap_records_every_outcome(wrap: Any) -> None:
-    from waikan.queue.tasks import Failed
+    import redis
 
-    assert wrap("waikan.fetch", lambda ws, i: "extracted", 1) == "extracted"
-    assert wrap("waikan.fetch", lambda ws, i: "failed", 2) == "failed"  # the article's status
-    assert wrap("waikan.fetch", lambda ws, i: "busy", 3) == "busy"
+    from waikan.queue.tasks import Failed, Partial
+
+    assert wrap("waikan.fetch", lambda ws, i, t: "extracted", 1, 77) == "extracted"
+    assert wrap("waikan.fetch", lambda ws, i, t: Partial("failed"), 2, 77) == "failed"
+    assert wrap("waikan.fetch", lambda ws, i, t: "busy", 3, 77) == "busy"
     assert wrap("waikan.summarize", lambda ws, i, t: Failed(f"article {i}: HTTP 500"), 4, 9)
     assert wrap("waikan.summarize", lambda ws, i, t: "failed", 4, 9) == "failed"  # a copy
+    assert wrap("waikan.summarize", lambda ws, i, t: "kept", 10, 9) == "kept"  # editor's
+    assert wrap("waikan.poll", lambda ws, i: "3 new", 11, retries=2) == "3 new"
+    line = "2 published, 1 errors"
+    assert wrap("waikan.publish", lambda ws, t: Partial(line), 1_764_000_000_001) == line
 
-    def crash(ws: Workspace, i: int) -> str:
+    def crash(ws: Workspace, i: int, t: int) -> str:
         raise RuntimeError(f"bug with {KEY} in it\nmore lines")
 
     with pytest.raises(RuntimeError):  # re-raised: Celery logs it, once
-        wrap("waikan.fetch", crash, 5)
+        wrap("waikan.fetch", crash, 5, 77)
 
     def away(ws: Workspace, i: int) -> str:
         raise StoreError("cannot open store: connection refused")
 
-    with pytest.raises(StoreError):
+    with pytest.raises(wrap.Retry):  # tried again: no count until it ends
         wrap("waikan.poll", away, 6)
     assert queue_app._ws is None  # closed: the next task opens a new one
 
+    def broker_away(ws: Workspace, t: int) -> str:  # the stage's done key cannot be set
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    with pytest.raises(wrap.Retry):  # the stage is done: a retry, not a failure
+        wrap("waikan.dedupe", broker_away, 1_764_000_000_002)
+    with pytest.raises(StoreError):  # the last try: a failure, with its line
+        wrap("waikan.poll", away, 6, retries=queue_app.RETRIES)
+
     store = queue_app.workspace().store
-    assert task_counts(store, hour_ago()) == {
-        "waikan.fetch": {"ok": 2, "noop": 1, "failed": 1},
-        "waikan.summarize": {"failed": 1, "noop": 1},
-        "waikan.poll": {"retried": 1},
+    assert task_counts(store, 60) == {
+        "waikan.fetch": {"ok": 1, "noop": 1, "failed": 2},
+        "waikan.summarize": {"failed": 1, "noop": 2},
+        "waikan.poll": {"ok": 1, "retried": 2 + queue_app.RETRIES, "failed": 1},
+        "waikan.publish": {"failed": 1},
     }
     total, got = latest_failures(store)
-    assert total == 2
+    assert total == 3
     assert [(f.task, f.key, f.error) for f in got] == [
+        ("waikan.poll", 6, "StoreError: cannot open store: connection refused"),
         ("waikan.fetch", 5, "RuntimeError: bug with *** in it"),
         ("waikan.summarize", 4, "article 4: HTTP 500"),
     ]
+    # Each kept for the run that sent it: another run's failure is not this run's.
+    with store.engine.connect() as c:
+        assert outcomes.failures_of_run(c, "waikan.fetch", [5, 2], 77) == {
+            5: "RuntimeError: bug with *** in it"
+        }
+        assert outcomes.failures_of_run(c, "waikan.fetch", [5], 78) == {}
+        assert outcomes.failures_of_run(c, "waikan.summarize", [4], 9) == {4: "article 4: HTTP 500"}
 
 
 def test_a_recording_error_does_not_break_the_task(
@@ -140,13 +177,13 @@ def test_a_recording_error_does_not_break_the_task(
     with store.engine.begin() as c:  # a real failure of the write: its table is gone
         c.execute(text("DROP TABLE task_stats"))
     caplog.set_level(logging.WARNING, logger="waikan.queue.app")
-    assert wrap("waikan.fetch", lambda ws, i: "extracted", 7) == "extracted"
+    assert wrap("waikan.fetch", lambda ws, i, t: "extracted", 7, 1) == "extracted"
 
-    def crash(ws: Workspace, i: int) -> str:
+    def crash(ws: Workspace, i: int, t: int) -> str:
         raise ValueError("the real error")
 
     with pytest.raises(ValueError, match="the real error"):  # not the recording's error
-        wrap("waikan.fetch", crash, 8)
+        wrap("waikan.fetch", crash, 8, 1)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert lines[0].startswith("waikan.fetch 7: cannot record its outcome (ok): ")

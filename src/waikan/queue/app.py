@@ -8,6 +8,8 @@ Settings that matter (see docs/deploying.md and ../shared/NOTES.md):
   ``unacked_restore_interval=1`` and ``unacked_restore_throttle=1``: a whole
   worker killed with SIGKILL leaves its unacked tasks in Redis; another worker
   restores them after the timeout instead of Kombu's default hour.
+  ``unacked_mutex_expire=10``: the restore's lock does not outlive a worker killed
+  while holding it by Kombu's default 300 s.
 - ``worker_prefetch_multiplier=1``: a worker holds one task per pool process.
 - ``broker_connection_retry_on_startup=False``: an unreachable broker at start
   is an error, not an endless retry.
@@ -182,6 +184,18 @@ def install_tolerant_transport() -> None:
         setattr(redis_transport, "loads", _tolerant_loads(real))  # noqa: B010
 
 
+def _broker_errors() -> tuple[type[Exception], ...]:
+    import kombu.exceptions
+    import redis
+
+    return (redis.RedisError, kombu.exceptions.OperationalError)
+
+
+# A broker restarting under a task (its done key, a run's failure line): try again.
+_BROKER_AWAY = _broker_errors()
+_AWAY: tuple[type[Exception], ...] = (OperationalError, StoreError, *_BROKER_AWAY)
+
+
 class InvalidArguments(WaikanError):
     pass
 
@@ -211,36 +225,48 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
                 workspace().store, "invalid", name, {"args": args, "kwargs": kwargs}, str(exc)
             )
             return "invalid"
+        retries = int(getattr(self.request, "retries", 0) or 0)
         try:
             result = fn(workspace(), *ids)
-        except (OperationalError, StoreError) as exc:
-            # The database went away (a restart): the work is idempotent, try again soon.
+        except _AWAY as exc:
+            # The database or the broker went away (a restart): the work is idempotent,
+            # try again soon; counted when it ends (a count now would meet the outage).
             global _ws
-            if _ws is not None:
-                _record(name, "retried", ids[0], ws=_ws[1])  # likely refused too: one line
+            if not isinstance(exc, _BROKER_AWAY) and _ws is not None:
                 _ws[1].close()
                 _ws = None
-            raise self.retry(exc=exc, countdown=1, max_retries=30) from None
+            if retries >= RETRIES:  # given up: Celery raises the error itself
+                _record(name, "failed", ids, _error_line(exc), retries=retries)
+            raise self.retry(exc=exc, countdown=1, max_retries=RETRIES) from None
         except Exception as exc:  # a bug or an error nobody foresaw: Celery logs it once
-            _record(name, "failed", ids[0], _error_line(exc))
+            _record(name, "failed", ids, _error_line(exc), retries=retries)
             raise
         failed = getattr(result, "error", None)  # tasks.Failed
-        outcome = "failed" if failed is not None or result == "stopped" else _outcome(name, result)
-        _record(name, outcome, ids[0], failed)
+        outcome = "failed" if failed is not None else _outcome(name, result)
+        _record(name, outcome, ids, failed, retries=retries)
         return result
 
     run.__name__ = name.replace(".", "_")
     return run
 
 
+RESTORE_LOCK_EXPIRE = 10  # seconds; a restore of a few messages takes milliseconds
+RETRIES = 30  # tries, one a second, while the database or the broker is away
+
 # What a task that found nothing to do returns: another worker's claim, a row already
-# done or gone, a source made unusable since. (A fetch's "failed" is the article's status.)
-NOOPS = frozenset({"busy", "done", "gone", "broken"})
+# done or gone, a source made unusable since, an editor's change kept over an answer.
+NOOPS = frozenset({"busy", "done", "gone", "broken", "kept"})
 
 
 def _outcome(name: str, result: object) -> str:
-    """ "noop" or "ok"; a summarize copy's plain "failed": its article failed earlier in
-    the run (the first run's :class:`~waikan.queue.tasks.Failed` was counted)."""
+    """ "failed" for a result whose work failed as foreseen (:class:`~waikan.queue.tasks.
+    Partial`: the reason is on the row) or a run's stop; "noop" for nothing to do,
+    including a summarize copy's plain "failed" (its article failed earlier in the run
+    and was counted then); else "ok"."""
+    from waikan.queue.tasks import Partial
+
+    if isinstance(result, Partial) or result == "stopped":
+        return "failed"
     if name == "waikan.summarize" and result == "failed":
         return "noop"
     return "noop" if isinstance(result, str) and result in NOOPS else "ok"
@@ -265,34 +291,38 @@ def _error_line(exc: BaseException) -> str:
 
 
 def _record(
-    name: str, outcome: str, key: int, error: str | None = None, *, ws: Workspace | None = None
+    name: str, outcome: str, ids: list[int], error: str | None = None, *, retries: int = 0
 ) -> None:
-    """Count the task's outcome (and keep a failure's line); a store that refuses it costs
-    one log line, never the task (the count is for people, the work is done)."""
+    """Count the task's outcome (and keep a failure's line, for the run that sent it: the
+    second id of poll, fetch and summarize, the only one of dedupe and publish); a store
+    that refuses it costs one log line, never the task (the count is for people)."""
     from waikan.queue.outcomes import record_outcome
 
+    run = ids[1] if len(ids) > 1 else ids[0] if name in SERIAL else None
     try:
-        record_outcome((ws or workspace()).store, name, outcome, key, error)
+        record_outcome(workspace().store, name, outcome, ids[0], error, run=run, retries=retries)
     except Exception as exc:  # any failure of this optional write: logged, the task goes on
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        log.warning("%s %s: cannot record its outcome (%s): %s", name, key, outcome, first)
+        log.warning("%s %s: cannot record its outcome (%s): %s", name, ids[0], outcome, first)
 
 
 def _tasks() -> dict[str, tuple[Callable[..., object], range]]:
-    """Each task and how many ids it takes (summarize: the article, then the run's token,
-    which messages queued before the token was added lack)."""
+    """Each task and how many ids it takes (poll, fetch, summarize: the row, then the run's
+    token, which messages queued before the token was added lack)."""
     from waikan.queue import tasks
 
-    one = range(1, 2)
+    one, run = range(1, 2), range(1, 3)
     return {
-        "waikan.poll": (tasks.poll, one),
-        "waikan.fetch": (tasks.fetch, one),
+        "waikan.poll": (tasks.poll, run),
+        "waikan.fetch": (tasks.fetch, run),
         "waikan.dedupe": (tasks.dedupe, one),
-        "waikan.summarize": (tasks.summarize, range(1, 3)),
+        "waikan.summarize": (tasks.summarize, run),
         "waikan.publish": (tasks.publish, one),
     }
 
 
+# Tasks of a whole stage, one at a time: their one id is the run's token for the stage.
+SERIAL = frozenset({"waikan.dedupe", "waikan.publish"})
 TASKS = ("waikan.poll", "waikan.fetch", "waikan.dedupe", "waikan.summarize", "waikan.publish")
 
 
@@ -323,6 +353,9 @@ def make_app(config: Config) -> Celery:
             "visibility_timeout": vt,
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
+            # The restore runs under a Redis lock; a worker killed holding it kept every
+            # other worker from restoring for Kombu's default 300 s.
+            "unacked_mutex_expire": RESTORE_LOCK_EXPIRE,
         },
     )
     for name, (fn, counts) in _tasks().items():

@@ -140,16 +140,18 @@ class _Run:
             if v is not None
         }
 
-    def crashed(self, name: str, ids: list[int]) -> dict[int, str]:
-        """The error lines of ``name`` tasks for ``ids`` that failed since the run began
-        (see app._wrap): such a row is done for this run; empty while the store is away."""
-        from waikan.queue.outcomes import failures_since
+    def crashed(self, name: str, ids: list[int], run: int | None = None) -> dict[int, str]:
+        """The error lines of this run's ``name`` tasks for ``ids`` that failed (see
+        app._wrap; ``run``: the run token they were sent with, the run's own by default):
+        such a row is done for this run. Summaries report theirs through the broker
+        (``failures``). Empty while the store is away."""
+        from waikan.queue.outcomes import failures_of_run
 
-        if not ids:
+        if not ids or name == "waikan.summarize":
             return {}
         try:
             with self.ws.store.engine.connect() as c:
-                return failures_since(c, name, ids, self.started)
+                return failures_of_run(c, name, ids, self.token if run is None else run)
         except OperationalError:
             return {}
 
@@ -220,7 +222,7 @@ class _Run:
                     return
                 if time.monotonic() - looked >= FAILURES_EVERY:
                     looked = time.monotonic()
-                    for line in self.crashed(name, [token]).values():
+                    for line in self.crashed(name, [token], token).values():
                         errors.append(f"{name}: {line}")
                         return
                 self.check_deadline(name)
@@ -278,6 +280,7 @@ def run_distributed(
 
 def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
     from waikan.dedupe.index import pending as dedupe_pending
+    from waikan.queue.tasks import NOTE
     from waikan.sources.poll import fetch_stage
     from waikan.sources.repo import SourceRepo, usable
 
@@ -307,7 +310,7 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             return set(c.scalars(q))
 
     polled = [s.id for s in due if s.id not in local]
-    run.drain("waikan.poll", polled, not_polled, fetch_report.errors)
+    run.drain("waikan.poll", polled, not_polled, fetch_report.errors, run.token)
     # A failed poll is done (its time and error are on the source's row); its line, as inline.
     asked = set(polled)
     for s in repo.all() if asked else []:
@@ -333,7 +336,7 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             )
             return set(c.scalars(q))
 
-    crashed = run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors)
+    crashed = run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors, run.token)
     fetch_report.done = store.articles(ids=todo)
     for record in fetch_report.done:
         if record.id in crashed:  # reported with its task's error
@@ -358,14 +361,25 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
 
     def not_summarized(ids: list[int]) -> set[int]:
         left = _with_status(ws, ids, Status.EXTRACTED.value)
+        # A row an editor moved while its task is at the model: the task still holds
+        # its claim until it has left its note (read below), so it is not done yet.
+        left |= run.claimed("waikan.summarize", sorted(set(ids) - left))
         failed.update(run.failures(sorted(left - failed.keys())))
         return left - failed.keys()
 
     run.drain("waikan.summarize", todo, not_summarized, summarize_report.errors, run.token)
+    failed.update(run.failures(sorted(set(todo) - failed.keys())))  # notes of moved rows
     # One line per failed article, as inline; of a stopping error only the first.
-    summarize_report.errors += [line for _i, line in sorted(failed.items()) if line]
+    # An editor's change kept over the answer is a note, as inline (nor is it done).
+    for _i, line in sorted(failed.items()):
+        if line.startswith(NOTE):
+            summarize_report.notes.append(line.removeprefix(NOTE))
+        elif line:
+            summarize_report.errors.append(line)
     summarize_report.done = [
-        a for a in store.articles(ids=todo) if a.status != Status.EXTRACTED.value
+        a
+        for a in store.articles(ids=todo)
+        if a.status != Status.EXTRACTED.value and not failed.get(a.id, "").startswith(NOTE)
     ]
 
     # 5. publish: one serialized task (the outbox keeps every send once).

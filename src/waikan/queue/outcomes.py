@@ -22,7 +22,7 @@ __all__ = [
     "KEEP",
     "OUTCOMES",
     "TaskFailure",
-    "failures_since",
+    "failures_of_run",
     "latest_failures",
     "record_outcome",
     "task_counts",
@@ -50,31 +50,53 @@ def _minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def record_outcome(
-    store: Store, task: str, outcome: str, key: int | None = None, error: str | None = None
-) -> None:
-    """Count one run of ``task``; with ``error`` (a failure) keep its line too, one commit.
+def _db_now(c: Connection) -> datetime:
+    now = c.scalar(select(func.now()))
+    assert isinstance(now, datetime)
+    return now
 
-    Raises what the store raises: the caller (app._wrap) logs it and goes on.
+
+def record_outcome(
+    store: Store,
+    task: str,
+    outcome: str,
+    key: int | None = None,
+    error: str | None = None,
+    *,
+    run: int | None = None,
+    retries: int = 0,
+) -> None:
+    """Count one run of ``task`` (and the ``retries`` it took, as "retried"); with
+    ``error`` (a failure) keep its line too, for run ``run``: one commit.
+
+    The minute is the database's (PostgreSQL), as the windows ``waikan status`` reads,
+    so a worker whose clock is off still counts in them. Raises what the store raises:
+    the caller (app._wrap) logs it and goes on.
     """
     now = datetime.now(UTC)
     engine = store.engine
-    values = {"minute": _minute(now), "task": task, "outcome": outcome, "count": 1}
+    pg = engine.dialect.name == "postgresql"
     t = schema.task_stats
-    keys, more = [t.c.minute, t.c.task, t.c.outcome], {"count": t.c.count + 1}
-    upsert = (
-        pg_insert(t).values(**values).on_conflict_do_update(index_elements=keys, set_=more)
-        if engine.dialect.name == "postgresql"
-        else sqlite_insert(t).values(**values).on_conflict_do_update(index_elements=keys, set_=more)
-    )
+    counts = {outcome: 1}
+    if retries:
+        counts["retried"] = counts.get("retried", 0) + retries
     with engine.begin() as c:
-        c.execute(upsert)
+        if pg:
+            now = _db_now(c)
+        for name, n in counts.items():
+            upsert = (pg_insert(t) if pg else sqlite_insert(t)).values(
+                minute=_minute(now), task=task, outcome=name, count=n
+            )
+            c.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[t.c.minute, t.c.task, t.c.outcome],
+                    set_={"count": t.c.count + n},
+                )
+            )
         if error is not None:
             f = schema.task_failures
-            # PostgreSQL's clock: a run compares it with its own start, read there too.
-            at = func.now() if engine.dialect.name == "postgresql" else now
             line = storable(error.splitlines()[0] if error else outcome)[:2000]
-            c.execute(insert(f).values(at=at, task=task, key=key, error=line))
+            c.execute(insert(f).values(at=now, task=task, key=key, run=run, error=line))
             _prune_failures(c, now)
         last = _pruned.get(id(engine))
         if last is None or time.monotonic() - last >= PRUNE_EVERY:
@@ -92,16 +114,19 @@ def _prune_failures(c: Connection, now: datetime) -> None:
     c.execute(delete(f).where(f.c.at < now - timedelta(days=STATS_DAYS)))
 
 
-def task_counts(store: Store, since: datetime) -> dict[str, dict[str, int]]:
-    """task → outcome → runs, of the minutes from ``since`` on."""
+def task_counts(store: Store, minutes: int) -> dict[str, dict[str, int]]:
+    """task → outcome → runs, of the last ``minutes`` whole minutes and the current one,
+    by the database's clock (as they were counted)."""
     t = schema.task_stats
-    q = (
-        select(t.c.task, t.c.outcome, func.sum(t.c.count))
-        .where(t.c.minute >= _minute(since))
-        .group_by(t.c.task, t.c.outcome)
-    )
-    out: dict[str, dict[str, int]] = {}
     with store.engine.connect() as c:
+        now = _db_now(c) if store.engine.dialect.name == "postgresql" else datetime.now(UTC)
+        since = _minute(now - timedelta(minutes=minutes))
+        q = (
+            select(t.c.task, t.c.outcome, func.sum(t.c.count))
+            .where(t.c.minute >= since)
+            .group_by(t.c.task, t.c.outcome)
+        )
+        out: dict[str, dict[str, int]] = {}
         for task, outcome, n in c.execute(q):
             out.setdefault(task, {})[outcome] = int(n)
     return out
@@ -116,15 +141,15 @@ def latest_failures(store: Store, limit: int = 5) -> tuple[int, list[TaskFailure
     return total, [TaskFailure(r.at, r.task, r.key, r.error) for r in rows]
 
 
-def failures_since(c: Connection, task: str, keys: list[int], since: datetime) -> dict[int, str]:
-    """The error lines of ``task``'s failures for ``keys`` recorded at or after ``since``
-    (the latest of each)."""
+def failures_of_run(c: Connection, task: str, keys: list[int], run: int) -> dict[int, str]:
+    """The error lines of the failures of run ``run``'s ``task`` tasks for ``keys`` (the
+    latest of each): a failure of another run's copy is not this run's."""
     if not keys:
         return {}
     f = schema.task_failures
     q = (
         select(f.c.key, f.c.error)
-        .where(f.c.task == task, f.c.key.in_(keys), f.c.at >= since)
+        .where(f.c.run == run, f.c.task == task, f.c.key.in_(keys))
         .order_by(f.c.id)
     )
     return {int(k): e for k, e in c.execute(q)}

@@ -74,8 +74,8 @@ def queue_status(ws: Workspace, *, inspect_timeout: float = 1.0) -> QueueStatus:
         q = select(a.c.status, func.count()).where(a.c.updated_at >= since).group_by(a.c.status)
         out.last_hour = {s: int(n) for s, n in c.execute(q)}
     out.dead_total, out.dead = dead_letters(store, limit=5)
-    out.tasks_hour = task_counts(store, since)
-    out.tasks_5m = task_counts(store, now - timedelta(minutes=5))
+    out.tasks_hour = task_counts(store, 60)
+    out.tasks_5m = task_counts(store, 5)
     out.failures_total, out.failures = latest_failures(store, limit=5)
     if ws.config["queue.url"]:
         _broker(ws, out, inspect_timeout)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import text
 
-from waikan.errors import WaikanError
+from waikan.errors import ConflictError, WaikanError
 from waikan.fetch import Fetcher
 from waikan.models import Status
 from waikan.queue.limits import SharedTurns
@@ -25,7 +25,7 @@ from waikan.store import ArticleRecord, Store
 from waikan.summarize.base import Backend
 from waikan.workspace import Workspace
 
-__all__ = ["Failed", "claim", "dedupe", "fetch", "poll", "publish", "summarize"]
+__all__ = ["Failed", "Partial", "claim", "dedupe", "fetch", "poll", "publish", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,12 @@ class Failed(str):
         made = super().__new__(cls, "failed")
         made.error = error
         return made
+
+
+class Partial(str):
+    """A result whose work failed as foreseen (a page that failed or waits for a later
+    run, a feed that errored, a destination that refused): counted as a failed run of the
+    task by ``waikan status``; the reason is on the row, not kept as a task failure."""
 
 
 # Advisory lock namespaces (first key of pg_try_advisory_lock(int, int)).
@@ -65,8 +71,10 @@ def claim(store: Store, namespace: int, key: int, *, wait: bool = False) -> Iter
                 c.commit()
 
 
-def poll(ws: Workspace, source_id: int) -> str:
-    """Poll one listing source: its new items become ``discovered`` rows."""
+def poll(ws: Workspace, source_id: int, token: int | None = None) -> str:
+    """Poll one listing source: its new items become ``discovered`` rows.
+
+    ``token``: the run that sent it (only recorded with a failure, see app._wrap)."""
     from waikan.sources.poll import poll_source
     from waikan.sources.repo import SourceRepo
 
@@ -83,11 +91,14 @@ def poll(ws: Workspace, source_id: int) -> str:
         result = loop.run_until_complete(poll_source(ws, source, fetcher))
         if result.error:
             log.warning("source %s: %s", source.label, result.error)
+            return Partial(f"{result.new} new, error")
         return f"{result.new} new"
 
 
-def fetch(ws: Workspace, article_id: int) -> str:
-    """Fetch and extract one ``discovered`` article; its raw page and row in one commit."""
+def fetch(ws: Workspace, article_id: int, token: int | None = None) -> str:
+    """Fetch and extract one ``discovered`` article; its raw page and row in one commit.
+
+    ``token``: the run that sent it (only recorded with a failure, see app._wrap)."""
     store = ws.store
     with claim(store, FETCH, article_id) as mine:
         if not mine:
@@ -96,7 +107,9 @@ def fetch(ws: Workspace, article_id: int) -> str:
         if record is None or record.status != Status.DISCOVERED.value:
             return "done"
         loop, fetcher = _process_fetcher(ws)
-        return loop.run_until_complete(_fetch_one(ws, record, fetcher))
+        status = loop.run_until_complete(_fetch_one(ws, record, fetcher))
+        failed = (Status.FAILED.value, Status.DISCOVERED.value)  # DISCOVERED: a later run
+        return Partial(status) if status in failed else status
 
 
 _fetchers: tuple[int, Store, asyncio.AbstractEventLoop, Fetcher, SharedTurns] | None = None
@@ -179,6 +192,11 @@ def failed_key(token: int, article_id: int) -> str:
     return f"waikan:failed:{token}:{article_id}"
 
 
+# Marks a line left for the coordinator that is a note, not an error (an editor's change
+# kept over the answer): the run prints it and its exit code ignores it, as inline.
+NOTE = "note: "
+
+
 def stop_key(token: int) -> str:
     """Set by the first error of run ``token`` that dooms its other summaries."""
     return f"waikan:stopped:{token}"
@@ -207,18 +225,24 @@ def summarize(ws: Workspace, article_id: int, token: int | None = None) -> str:
             ended = _run_ended(ws, token, article_id)
             if ended is not None:
                 return ended
-        errors: list[tuple[str, bool]] = []
+        errors: list[tuple[str, WaikanError]] = []
 
         def done(_outcome: Outcome) -> None:
             pass
 
         def failed(article: ArticleRecord, exc: WaikanError) -> None:
-            errors.append((failure_message(article.id, exc), isinstance(exc, STOPPERS)))
+            errors.append((failure_message(article.id, exc), exc))
 
         Summarizer(ws, backend=_process_backend(ws)).run([record], done, failed)
         if not errors:
             return "summarized"
-        message, stops = errors[0]
+        message, exc = errors[0]
+        if isinstance(exc, ConflictError):  # an editor's change won: a note, as inline
+            log.info("%s", message)
+            if token is not None:
+                _record_failure(ws, token, article_id, NOTE + message, stops=False)
+            return "kept"
+        stops = isinstance(exc, STOPPERS)
         log.warning("%s", message)
         if token is not None:
             _record_failure(ws, token, article_id, message, stops=stops)
@@ -291,4 +315,5 @@ def publish(ws: Workspace, token: int) -> str:
     with claim(ws.store, PUBLISH, 0, wait=True):
         report = pipeline.publish(ws)
     _finished(ws, token)
-    return f"{len(report.done)} published, {len(report.errors)} errors"
+    line = f"{len(report.done)} published, {len(report.errors)} errors"
+    return Partial(line) if report.errors else line

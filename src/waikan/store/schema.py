@@ -458,9 +458,10 @@ task_stats = Table(
     Column("count", Integer, nullable=False, default=0),
 )
 
-# A task's failure (rare): its first id (an article, a source, a run's token) and one
-# error line without secrets. A distributed run takes one of its tasks' failures as
-# final instead of waiting a lease; the latest :data:`~waikan.queue.outcomes.KEEP` kept.
+# A task's failure (rare): its first id (an article, a source, a run's token), the run
+# that sent it (its token; NULL for a message without one) and one error line without
+# secrets. A distributed run takes a failure of one of ITS tasks as final instead of
+# waiting a lease; the latest :data:`~waikan.queue.outcomes.KEEP` kept.
 task_failures = Table(
     "task_failures",
     metadata,
@@ -468,8 +469,9 @@ task_failures = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("task", String(50), nullable=False),
     Column("key", BigInteger, nullable=True),
+    Column("run", BigInteger, nullable=True),
     Column("error", Text, nullable=False),
-    Index("ix_task_failures_task_key", "task", "key"),
+    Index("ix_task_failures_run_task", "run", "task"),
 )
 
 TASK_OUTCOME_TABLES = (task_stats, task_failures)
