@@ -189,3 +189,36 @@ def test_a_recording_error_does_not_break_the_task(
     assert lines[0].startswith("waikan.fetch 7: cannot record its outcome (ok): ")
     assert lines[1].startswith("waikan.fetch 8: cannot record its outcome (failed): ")
     assert all("\n" not in x for x in lines)
+
+
+def test_worker_logs_and_failure_lines_blank_every_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LLM key, both URL passwords (as written and decoded) and a publisher's secret
+    from the environment, in a log line and in its traceback."""
+    env = {
+        "WAIKAN_LLM_API_KEY": KEY,
+        "WAIKAN_STORE_URL": "postgresql+psycopg://waikan:pg%40pass@127.0.0.1/db",
+        "WAIKAN_QUEUE_URL": "redis://:redispass@127.0.0.1:6379/0",
+    }
+    monkeypatch.setenv("WAIKAN_TELEGRAM_BOT_TOKEN", "123456:tg-token-value")
+    config = load(tmp_path, env=env)
+    secrets = queue_app.secret_values(config)
+    assert {KEY, "pg%40pass", "pg@pass", "redispass", "123456:tg-token-value"} <= set(secrets)
+
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "key %s, %s", None, None)
+    record.args = (KEY, "pg@pass and 123456:tg-token-value")
+    try:
+        raise RuntimeError(f"boom redispass {KEY}")
+    except RuntimeError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert queue_app.RedactSecrets(secrets).filter(record)
+    text = logging.Formatter().format(record)
+    assert "boom *** ***" in text and "key ***, *** and ***" in text, text
+    assert not any(s in text for s in secrets), text
+
+    monkeypatch.setattr(queue_app, "_config", config)
+    line = queue_app._error_line(ValueError("token 123456:tg-token-value rejected"))
+    assert line == "ValueError: token *** rejected"

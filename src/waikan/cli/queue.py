@@ -41,6 +41,7 @@ def worker(state: State, concurrency: int, name: str | None, loglevel: str) -> N
         broker_check,
         install_tolerant_transport,
         make_app,
+        redact_worker_logs,
         store_check,
     )
 
@@ -49,9 +50,11 @@ def worker(state: State, concurrency: int, name: str | None, loglevel: str) -> N
     store_check(config)
     app = make_app(config)
     install_tolerant_transport()
+    redact_worker_logs(config)
     # The model SDK (~0.5 s of CPU) once, here, shared by the forked pool processes
     # instead of imported by each when it warms up its model client.
     import openai  # noqa: F401
+
     hostname = name or f"waikan-{os.getpid()}@{socket.gethostname()}"
     click.echo(f"waikan worker: {hostname}, {concurrency} processes", err=True)
     app.worker_main(

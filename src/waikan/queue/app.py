@@ -272,20 +272,81 @@ def _outcome(name: str, result: object) -> str:
     return "noop" if isinstance(result, str) and result in NOOPS else "ok"
 
 
+def secret_values(config: Config) -> list[str]:
+    """What no stored error line nor worker log line may show: the secret settings, the
+    store's and broker's URL passwords, each publisher's secret from the environment
+    (longest first, so one inside another is blanked whole)."""
+    from urllib.parse import unquote, urlsplit
+
+    from waikan.config import SETTINGS
+    from waikan.plugins import registry
+
+    found = {str(config[s.name]) for s in SETTINGS if s.secret and config[s.name]}
+    for key in ("store.url", "queue.url"):
+        try:
+            password = urlsplit(str(config[key] or "")).password
+        except ValueError:
+            password = None
+        if password:
+            found |= {password, unquote(password)}
+    for factory in registry().publishers.values():
+        if factory.secret_env and os.environ.get(factory.secret_env):
+            found.add(os.environ[factory.secret_env])
+    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+
+
+def blank(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks the workspace's secrets in every worker log line, tracebacks included: an
+    error nobody foresaw may carry one, and Celery logs it whole."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = blank(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = blank(record.exc_text, self.secrets)
+        return True
+
+
+def redact_worker_logs(config: Config) -> None:
+    """Put :class:`RedactSecrets` on the handlers Celery sets up for the worker."""
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    redact = RedactSecrets(secret_values(config))
+
+    def install(logger: logging.Logger | None = None, **_kw: object) -> None:
+        for handler in [*logging.getLogger().handlers, *(logger.handlers if logger else [])]:
+            if redact not in handler.filters:
+                handler.addFilter(redact)
+
+    after_setup_logger.connect(install, weak=False)
+    after_setup_task_logger.connect(install, weak=False)
+    install()
+
+
 def _error_line(exc: BaseException) -> str:
     """``Type: first line`` of an unexpected error, kept in the store and shown by ``waikan
-    status``: the store's and broker's URL secrets and secret settings blanked."""
-    from waikan.config import SETTINGS
+    status``: URL secrets and the workspace's secrets blanked."""
     from waikan.store import safe_error
 
     line = safe_error(exc, "")
     if _config is not None:
         for key in ("store.url", "queue.url"):
             line = safe_error(WaikanError(line), str(_config[key] or ""))
-        for setting in SETTINGS:
-            value = str(_config[setting.name] or "") if setting.secret else ""
-            if value:
-                line = line.replace(value, "***")
+        line = blank(line, secret_values(_config))
     name = type(exc).__name__
     return line if line == name else f"{name}: {line}"
 
