@@ -257,14 +257,22 @@ def assert_back_in_time(name: str, kill: Kill, seen: Observed, *, requeued: bool
         assert back < lease_earliest, f"{name}: back after {back:.1f} s, maybe by the lease"
         if requeued:
             assert back < restore_earliest, f"{name}: back after {back:.1f} s, not requeued"
+            # At the queue's front (app.requeue_at_the_front), not behind the backlog:
+            # articles never asked before still are after it (behind the backlog, it
+            # was the run's last call). Ahead of it: what ran while the worker noticed
+            # its child's death and the messages the processes had reserved.
+            asked = {c.prompt for c in seen.timeline if c.start <= again[0].start}
+            later = {c.prompt for c in seen.timeline if c.prompt not in asked}
+            print(f"{name}: {len(later)} articles first asked after it came back")
+            assert later, f"{name}: it came back behind the whole backlog"
 
 
 def test_pool_child_killed_mid_task(
     tmp_path: Path, own_pg: PgServer, own_redis: RedisServer
 ) -> None:
     """Requeued at once: the worker sees its child die and, with acks_late and
-    task_reject_on_worker_lost, puts the message back (at the queue's tail: it runs
-    again when the tasks ahead of it have been taken)."""
+    task_reject_on_worker_lost, puts the message back, at the queue's front (Kombu's
+    own reject put it behind the whole backlog)."""
     kills: list[Kill] = []
 
     def kill_child(pool: Workers, _rs: RedisServer, _pg: PgServer, llm: FakeLLM) -> int:

@@ -42,6 +42,7 @@ def worker(state: State, concurrency: int, name: str | None, loglevel: str) -> N
         install_tolerant_transport,
         make_app,
         redact_worker_logs,
+        requeue_at_the_front,
         store_check,
     )
 
@@ -51,6 +52,7 @@ def worker(state: State, concurrency: int, name: str | None, loglevel: str) -> N
     app = make_app(config)
     install_tolerant_transport()
     redact_worker_logs(config)
+    requeue_at_the_front()
     # The model SDK (~0.5 s of CPU) once, here, shared by the forked pool processes
     # instead of imported by each when it warms up its model client.
     import openai  # noqa: F401
