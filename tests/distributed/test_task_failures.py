@@ -35,6 +35,8 @@ real_fetch, real_dedupe = tasks.fetch, tasks.dedupe
 
 def fetch(ws, article_id, *token):
     record = ws.store.article(article_id)
+    if record is not None and record.url.endswith(os.environ.get("DEATH_PATH", "-")):
+        os._exit(1)  # the pool process dies (as killed, or out of memory) every time
     if record is not None and record.url.endswith(os.environ["FAULT_PATH"]):
         raise RuntimeError("injected fault, key " + ws.config["llm.api_key"] + "\\nline two")
     return real_fetch(ws, article_id, *token)
@@ -50,13 +52,22 @@ runpy.run_module("waikan", run_name="__main__", alter_sys=True)
 """
 
 
-def faulty_workers(env: dict[str, str], tmp_path: Path) -> Workers:
+def faulty_workers(env: dict[str, str], tmp_path: Path, processes: int = 2) -> Workers:
     pool = Workers(env, 0, log=tmp_path)  # its stop() and logs, for this one process
     log = tmp_path / "faulty.log"
     pool.logs.append(log)
     pool.procs.append(
         subprocess.Popen(
-            [sys.executable, "-c", FAULTY_WORKER, "worker", "-c", "2", "--name", "faulty@test"],
+            [
+                sys.executable,
+                "-c",
+                FAULTY_WORKER,
+                "worker",
+                "-c",
+                str(processes),
+                "--name",
+                "faulty@test",
+            ],
             env=_CLEAN | env,
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
@@ -150,3 +161,48 @@ def test_a_crashed_task_is_reported_once_without_waiting_the_lease(
         assert len(kept) == 3 and API_KEY not in repr(list(store.dump()))
     finally:
         store.close()
+
+
+def test_a_task_that_kills_its_process_every_time_is_dead_lettered(
+    tmp_path: Path, pg_url: str, redis_url: str
+) -> None:
+    """A message whose pool process dies each time comes back at once (the front of the
+    queue); after MAX_DEATHS deaths in a row it is dead-lettered instead of killing
+    processes forever, and the run reports it once, without a lease."""
+    from waikan.queue.app import MAX_DEATHS
+
+    with news_site(PAGES) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER):
+        env = BASE_ENV | {
+            "WAIKAN_HOME": str(tmp_path / "home"),
+            "WAIKAN_STORE_URL": pg_url,
+            "WAIKAN_QUEUE_URL": redis_url,
+            "WAIKAN_QUEUE_LEASE": "600",
+            "WAIKAN_LLM_BASE_URL": site.base + "/no-model",
+            "WAIKAN_LLM_MODEL": MODEL,
+            "WAIKAN_LLM_API_KEY": API_KEY,
+            "FAULT_PATH": "-",
+            "FAULT_FLAG": str(tmp_path / "never"),
+            "DEATH_PATH": BAD,
+        }
+        added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
+        assert added.returncode == 0, added.stderr
+        with faulty_workers(env, tmp_path, processes=1) as pool:
+            run = waikan(["run", "--distributed"], env, timeout=RUN_TIMEOUT)
+            shown = waikan(["status", "--json"], env)
+            logs = pool.log_text()
+    bad = article_id(pg_url, BAD)
+    deaths = MAX_DEATHS + 1
+    line = (
+        f"waikan: error: fetch: waikan.fetch {bad}: its worker process died {deaths} times "
+        "in a row running it (killed, out of memory?): not run again"
+    )
+    fetch_errors = [x for x in run.stderr.splitlines() if x.startswith("waikan: error: fetch:")]
+    assert fetch_errors == [line], (run.stderr, logs[-3000:])
+    assert "still pending" not in run.stderr
+    assert logs.count("WorkerLostError") >= deaths, logs[-3000:]
+    status = json.loads(shown.stdout)
+    assert status["dead_letters"] == 1, status
+    [dead] = status["latest_dead_letters"]
+    assert (dead["kind"], dead["task"]) == ("poison", "waikan.fetch"), dead
+    assert status["tasks"]["waikan.fetch"]["last_hour"] == {"ok": PAGES - 1, "failed": 1}
+    assert status["statuses"]["discovered"] == 1  # tried again on a later run

@@ -19,6 +19,7 @@ Settings that matter (see docs/deploying.md and ../shared/NOTES.md):
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -252,9 +253,24 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
             )
             return "invalid"
         retries = int(getattr(self.request, "retries", 0) or 0)
+        deaths = _Deaths(self.request)
+        if deaths.too_many():
+            error = (
+                f"its worker process died {deaths.count} times in a row running it "
+                "(killed, out of memory?): not run again"
+            )
+            from waikan.queue.dead import record_dead_letter
+
+            record_dead_letter(
+                workspace().store, "poison", name, {"args": args, "kwargs": kwargs}, error
+            )
+            _record(name, "failed", ids, error)
+            deaths.clear()
+            return "poison"
         try:
             result = fn(workspace(), *ids)
         except _AWAY as exc:
+            deaths.clear()
             # The database or the broker went away (a restart): the work is idempotent,
             # try again soon; counted when it ends (a count now would meet the outage).
             global _ws
@@ -265,8 +281,10 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
                 _record(name, "failed", ids, _error_line(exc), retries=retries)
             raise self.retry(exc=exc, countdown=1, max_retries=RETRIES) from None
         except Exception as exc:  # a bug or an error nobody foresaw: Celery logs it once
+            deaths.clear()
             _record(name, "failed", ids, _error_line(exc), retries=retries)
             raise
+        deaths.clear()
         failed = getattr(result, "error", None)  # tasks.Failed
         outcome = "failed" if failed is not None else _outcome(name, result)
         _record(name, outcome, ids, failed, retries=retries)
@@ -274,6 +292,55 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
 
     run.__name__ = name.replace(".", "_")
     return run
+
+
+MAX_DEATHS = 5  # deliveries in a row whose process died before the task ended
+
+
+class _Deaths:
+    """How many deliveries of one message in a row ended with their process dead.
+
+    A message that kills its pool process (out of memory on one page, say) comes back
+    at once (acks_late, task_reject_on_worker_lost) and would kill one process after
+    another forever. Only a redelivered message is counted (Redis, one INCR; nothing
+    for the first delivery), and a delivery that ends, whatever its result, clears
+    the count: a slow task's copies, which end as "busy", never add up.
+    """
+
+    def __init__(self, request: Any) -> None:
+        info = getattr(request, "delivery_info", None) or {}
+        self.key = f"waikan:deaths:{getattr(request, 'id', None)}"
+        self.counting = bool(info.get("redelivered")) and _config is not None
+        self.count = 0
+
+    def _client(self) -> Any:
+        import redis
+
+        assert _config is not None
+        return redis.Redis.from_url(str(_config["queue.url"]), socket_timeout=5)
+
+    def too_many(self) -> bool:
+        if not self.counting:
+            return False
+        try:
+            client = self._client()
+            try:
+                self.count, _ = client.pipeline().incr(self.key).expire(self.key, 86400).execute()
+            finally:
+                client.close()
+        except _BROKER_AWAY:  # the broker away: run it (the count is a guard, not the work)
+            return False
+        return int(self.count) > MAX_DEATHS
+
+    def clear(self) -> None:
+        if not self.counting:
+            return
+        with contextlib.suppress(*_BROKER_AWAY):
+            client = self._client()
+            try:
+                client.delete(self.key)
+            finally:
+                client.close()
 
 
 RESTORE_LOCK_EXPIRE = 10  # seconds; a restore of a few messages takes milliseconds

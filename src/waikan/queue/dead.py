@@ -14,7 +14,7 @@ __all__ = ["DeadLetter", "dead_letters", "record_dead_letter"]
 
 log = logging.getLogger(__name__)
 
-KINDS = ("undecodable", "unknown", "invalid")
+KINDS = ("undecodable", "unknown", "invalid", "poison")
 
 
 @dataclass(frozen=True)
