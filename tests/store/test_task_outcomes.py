@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from waikan.config import load
-from waikan.errors import StoreError
+from waikan.errors import StorageError, StoreError
 from waikan.queue import app as queue_app
 from waikan.queue import outcomes
 from waikan.queue.outcomes import latest_failures, record_outcome, task_counts
@@ -20,6 +20,7 @@ from waikan.store import Store, open_store, schema
 from waikan.workspace import Workspace
 
 KEY = "sk-outcomes-5ecret"
+FULL = "the database refuses writes: disk full"
 
 
 @pytest.fixture
@@ -112,8 +113,6 @@ def wrap(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any
 
 
 def test_wrap_records_every_outcome(wrap: Any) -> None:
-    import redis
-
     from waikan.queue.tasks import Failed, Partial
 
     assert wrap("waikan.fetch", lambda ws, i, t: "extracted", 1, 77) == "extracted"
@@ -139,11 +138,11 @@ def test_wrap_records_every_outcome(wrap: Any) -> None:
         wrap("waikan.poll", away, 6)
     assert queue_app._ws is None  # closed: the next task opens a new one
 
-    def broker_away(ws: Workspace, t: int) -> str:  # the stage's done key cannot be set
-        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+    def store_full(ws: Workspace, t: int) -> str:  # no retry helps: fails at once
+        raise StorageError(FULL)
 
-    with pytest.raises(wrap.Retry):  # the stage is done: a retry, not a failure
-        wrap("waikan.dedupe", broker_away, 1_764_000_000_002)
+    with pytest.raises(StorageError):
+        wrap("waikan.dedupe", store_full, 1_764_000_000_002)
     with pytest.raises(StoreError):  # the last try: a failure, with its line
         wrap("waikan.poll", away, 6, retries=queue_app.RETRIES)
 
@@ -153,11 +152,17 @@ def test_wrap_records_every_outcome(wrap: Any) -> None:
         "waikan.summarize": {"failed": 1, "noop": 2},
         "waikan.poll": {"ok": 1, "retried": 2 + queue_app.RETRIES, "failed": 1},
         "waikan.publish": {"failed": 1},
+        "waikan.dedupe": {"failed": 1},
     }
     total, got = latest_failures(store)
-    assert total == 3
+    assert total == 4
     assert [(f.task, f.key, f.error) for f in got] == [
         ("waikan.poll", 6, "StoreError: cannot open store: connection refused"),
+        (
+            "waikan.dedupe",
+            1_764_000_000_002,
+            "StorageError: the database refuses writes: disk full",
+        ),
         ("waikan.fetch", 5, "RuntimeError: bug with *** in it"),
         ("waikan.summarize", 4, "article 4: HTTP 500"),
     ]
@@ -222,3 +227,99 @@ def test_worker_logs_and_failure_lines_blank_every_secret(
     monkeypatch.setattr(queue_app, "_config", config)
     line = queue_app._error_line(ValueError("token 123456:tg-token-value rejected"))
     assert line == "ValueError: token *** rejected"
+
+
+def test_a_crashed_summary_leaves_its_line_for_its_run(
+    store_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the run reads summaries' failures (Redis, see tasks.failed_key): a crash of
+    the task itself is reported once, as a model error is; a full store stops the run."""
+    import redis
+
+    from waikan.queue import tasks
+
+    env = {"WAIKAN_STORE_URL": store_url, "WAIKAN_QUEUE_URL": redis_url}
+    monkeypatch.setattr(queue_app, "_config", load(tmp_path, env=env))
+    monkeypatch.setattr(queue_app, "_ws", None)
+
+    class Self:
+        request = type("Request", (), {"retries": 0})()
+
+    def crash(ws: Workspace, i: int, t: int) -> str:
+        raise RuntimeError("a bug")
+
+    def full(ws: Workspace, i: int, t: int) -> str:
+        raise StorageError(FULL)
+
+    run = queue_app._wrap("waikan.summarize", crash, range(1, 3))
+    with pytest.raises(RuntimeError):
+        run(Self(), 4, 55)
+    run = queue_app._wrap("waikan.summarize", full, range(1, 3))
+    with pytest.raises(StorageError):
+        run(Self(), 5, 55)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.get(tasks.failed_key(55, 4)) == b"article 4: RuntimeError: a bug"
+        line = b"article 5: StorageError: the database refuses writes: disk full"
+        assert client.get(tasks.failed_key(55, 5)) == line
+        assert client.get(tasks.stop_key(55)) == line  # the run's later summaries stop
+    finally:
+        client.close()
+        if queue_app._ws is not None:
+            queue_app._ws[1].close()
+
+
+def test_a_stage_waits_out_a_broker_restart_to_say_it_is_done(tmp_path: Path) -> None:
+    """dedupe/publish did their work; the broker restarting then costs a wait, not a
+    failure (a Celery retry would need the broker itself)."""
+    import threading
+    import time
+
+    import redis
+    from tests.services import RedisServer
+
+    from waikan.queue import tasks
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        ws = Workspace(load(tmp_path, env={"WAIKAN_QUEUE_URL": server.url()}))
+        port = server.port
+        server.stop()
+        server.port = port
+        restart = threading.Timer(2.0, server.start)
+        restart.start()
+        started = time.monotonic()
+        tasks._finished(ws, 1234)
+        restart.join()
+        assert time.monotonic() - started >= 1.0  # it did wait for the broker
+        client = redis.Redis.from_url(server.url())
+        assert client.get("waikan:done:1234") == b"1"
+        client.close()
+        ws.close()
+    finally:
+        server.stop()
+
+
+def test_redaction_survives_bad_log_calls_and_escaped_secrets() -> None:
+    """A malformed log call is the handler's to report, as without the filter; a secret as
+    repr() or JSON escape it (Celery's failure line uses repr) is blanked too."""
+    import json
+
+    secret = "pa'ss\\wörd-1"
+    redact = queue_app.RedactSecrets(
+        sorted({secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}, key=len, reverse=True)
+    )
+    bad = logging.LogRecord("x", logging.ERROR, __file__, 1, "%s %s", ("one",), None)
+    assert redact.filter(bad)  # no TypeError raised at the log call
+    for shown in (repr(ValueError(secret)), json.dumps({"error": secret})):
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "%s", (shown,), None)
+        assert redact.filter(record)
+        assert "wörd" not in record.getMessage() and "w\\u00f6rd" not in record.getMessage()
+
+
+def test_secret_values_include_escaped_forms(tmp_path: Path) -> None:
+    secret = "pa'ss\\word-1"
+    config = load(tmp_path, env={"WAIKAN_LLM_API_KEY": secret})
+    values = queue_app.secret_values(config)
+    assert secret in values and repr(secret)[1:-1] in values

@@ -33,7 +33,7 @@ from celery.worker.consumer import Consumer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from waikan.config import Config
-from waikan.errors import ConfigError, StoreError, WaikanError
+from waikan.errors import ConfigError, StorageError, StoreError, WaikanError
 from waikan.workspace import Workspace
 
 __all__ = ["QUEUE", "TASKS", "DeadLetterConsumer", "broker_check", "make_app", "workspace"]
@@ -218,9 +218,7 @@ def _broker_errors() -> tuple[type[Exception], ...]:
     return (redis.RedisError, kombu.exceptions.OperationalError)
 
 
-# A broker restarting under a task (its done key, a run's failure line): try again.
 _BROKER_AWAY = _broker_errors()
-_AWAY: tuple[type[Exception], ...] = (OperationalError, StoreError, *_BROKER_AWAY)
 
 
 class InvalidArguments(WaikanError):
@@ -264,25 +262,29 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
             record_dead_letter(
                 workspace().store, "poison", name, {"args": args, "kwargs": kwargs}, error
             )
-            _record(name, "failed", ids, error)
+            _crashed(name, ids, error)
             deaths.clear()
             return "poison"
         try:
             result = fn(workspace(), *ids)
-        except _AWAY as exc:
+        except StorageError as exc:  # a full or read-only store: no retry helps; the run
+            deaths.clear()  # stops, as inline
+            _crashed(name, ids, _error_line(exc), retries, stops=True)
+            raise
+        except (OperationalError, StoreError) as exc:
             deaths.clear()
-            # The database or the broker went away (a restart): the work is idempotent,
-            # try again soon; counted when it ends (a count now would meet the outage).
+            # The database went away (a restart): the work is idempotent, try again
+            # soon; counted when it ends (a count now would meet the outage).
             global _ws
-            if not isinstance(exc, _BROKER_AWAY) and _ws is not None:
+            if _ws is not None:
                 _ws[1].close()
                 _ws = None
             if retries >= RETRIES:  # given up: Celery raises the error itself
-                _record(name, "failed", ids, _error_line(exc), retries=retries)
+                _crashed(name, ids, _error_line(exc), retries)
             raise self.retry(exc=exc, countdown=1, max_retries=RETRIES) from None
         except Exception as exc:  # a bug or an error nobody foresaw: Celery logs it once
             deaths.clear()
-            _record(name, "failed", ids, _error_line(exc), retries=retries)
+            _crashed(name, ids, _error_line(exc), retries)
             raise
         deaths.clear()
         failed = getattr(result, "error", None)  # tasks.Failed
@@ -385,6 +387,8 @@ def secret_values(config: Config) -> list[str]:
     for factory in registry().publishers.values():
         if factory.secret_env and os.environ.get(factory.secret_env):
             found.add(os.environ[factory.secret_env])
+    # As Celery's failure line (repr) and JSON would escape them, too.
+    found |= {repr(v)[1:-1] for v in found} | {json.dumps(v)[1:-1] for v in found}
     return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
 
@@ -403,14 +407,17 @@ class RedactSecrets(logging.Filter):
         self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = blank(message, self.secrets)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = blank(record.exc_text, self.secrets)
+        try:
+            message = record.getMessage()
+            clean = blank(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, ()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = blank(record.exc_text, self.secrets)
+        except Exception:  # a malformed log call: the handler reports it, as without us
+            pass
         return True
 
 
@@ -421,7 +428,9 @@ def redact_worker_logs(config: Config) -> None:
     redact = RedactSecrets(secret_values(config))
 
     def install(logger: logging.Logger | None = None, **_kw: object) -> None:
-        for handler in [*logging.getLogger().handlers, *(logger.handlers if logger else [])]:
+        # billiard's own logger ("multiprocessing") does not propagate: its handlers too.
+        loggers = [logging.getLogger(), logging.getLogger("multiprocessing"), logger]
+        for handler in [h for lg in loggers if lg is not None for h in lg.handlers]:
             if redact not in handler.filters:
                 handler.addFilter(redact)
 
@@ -442,6 +451,19 @@ def _error_line(exc: BaseException) -> str:
         line = blank(line, secret_values(_config))
     name = type(exc).__name__
     return line if line == name else f"{name}: {line}"
+
+
+def _crashed(
+    name: str, ids: list[int], line: str, retries: int = 0, *, stops: bool = False
+) -> None:
+    """A task that ended without its work done: counted failed with its line, for its run
+    (which reports it once, see coordinator.crashed); a summary's line goes where its
+    run reads summaries' failures (``stops``: the run's later summaries make no call)."""
+    _record(name, "failed", ids, line, retries=retries)
+    if name == "waikan.summarize" and len(ids) > 1:
+        from waikan.queue.tasks import _record_failure
+
+        _record_failure(workspace(), ids[1], ids[0], f"article {ids[0]}: {line}", stops=stops)
 
 
 def _record(

@@ -166,14 +166,26 @@ async def _fetch_one(ws: Workspace, record: ArticleRecord, fetcher: Fetcher) -> 
 
 
 def _finished(ws: Workspace, token: int) -> None:
-    """Tell the coordinator that the serialized stage of run ``token`` is done."""
+    """Tell the coordinator that the serialized stage of run ``token`` is done.
+
+    A broker restarting now is waited out here (up to ~30 s): the stage's work is
+    done, and a Celery retry would need the broker to publish it.
+    """
+    import time
+
     import redis
 
-    client = redis.Redis.from_url(str(ws.config["queue.url"]))
-    try:
-        client.set(f"waikan:done:{token}", 1, ex=86400)
-    finally:
-        client.close()
+    for attempt in range(30):
+        client = redis.Redis.from_url(str(ws.config["queue.url"]), socket_timeout=5)
+        try:
+            client.set(f"waikan:done:{token}", 1, ex=86400)
+            return
+        except (redis.RedisError, OSError):
+            if attempt == 29:
+                raise
+            time.sleep(1)
+        finally:
+            client.close()
 
 
 def dedupe(ws: Workspace, token: int) -> str:
