@@ -16,7 +16,15 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from tests.conftest import _CLEAN, ROOT
-from tests.distributed.cluster import ANSWER, API_KEY, BASE_ENV, MODEL, Workers, news_site, waikan
+from tests.distributed.cluster import (
+    ANSWER,
+    API_KEY,
+    MODEL,
+    Workers,
+    cluster_env,
+    news_site,
+    waikan,
+)
 from tests.servers.openai_server import FakeLLM
 
 from waikan.store import open_store
@@ -94,17 +102,15 @@ def test_a_crashed_task_is_reported_once_without_waiting_the_lease(
 ) -> None:
     flag = tmp_path / "dedupe-fails"
     with news_site(PAGES) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER) as llm:
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "home"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-            "WAIKAN_QUEUE_LEASE": "600",
-            "WAIKAN_LLM_BASE_URL": llm.url,
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-            "FAULT_PATH": BAD,
-            "FAULT_FLAG": str(flag),
-        }
+        env = cluster_env(
+            tmp_path / "home",
+            pg_url,
+            redis_url,
+            llm.url,
+            WAIKAN_QUEUE_LEASE="600",
+            FAULT_PATH=BAD,
+            FAULT_FLAG=str(flag),
+        )
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr
         with faulty_workers(env, tmp_path) as pool:
@@ -172,18 +178,16 @@ def test_a_task_that_kills_its_process_every_time_is_dead_lettered(
     from waikan.queue.app import MAX_DEATHS
 
     with news_site(PAGES) as site, FakeLLM(api_key=API_KEY, model=MODEL, answer=ANSWER):
-        env = BASE_ENV | {
-            "WAIKAN_HOME": str(tmp_path / "home"),
-            "WAIKAN_STORE_URL": pg_url,
-            "WAIKAN_QUEUE_URL": redis_url,
-            "WAIKAN_QUEUE_LEASE": "600",
-            "WAIKAN_LLM_BASE_URL": site.base + "/no-model",
-            "WAIKAN_LLM_MODEL": MODEL,
-            "WAIKAN_LLM_API_KEY": API_KEY,
-            "FAULT_PATH": "-",
-            "FAULT_FLAG": str(tmp_path / "never"),
-            "DEATH_PATH": BAD,
-        }
+        env = cluster_env(
+            tmp_path / "home",
+            pg_url,
+            redis_url,
+            site.base + "/no-model",
+            WAIKAN_QUEUE_LEASE="600",
+            FAULT_PATH="-",
+            FAULT_FLAG=str(tmp_path / "never"),
+            DEATH_PATH=BAD,
+        )
         added = waikan(["sources", "add", f"{site.base}/feed.xml", "--backfill", str(PAGES)], env)
         assert added.returncode == 0, added.stderr
         with faulty_workers(env, tmp_path, processes=1) as pool:
