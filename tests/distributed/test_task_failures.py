@@ -122,7 +122,8 @@ def test_a_crashed_task_is_reported_once_without_waiting_the_lease(
             logs = pool.log_text()
 
     bad = article_id(pg_url, BAD)
-    line = f"waikan: error: fetch: waikan.fetch {bad}: RuntimeError: injected fault, key ***"
+    # Named as inline names a page: by its URL.
+    line = f"waikan: error: fetch: {site.base}{BAD}: RuntimeError: injected fault, key ***"
     assert first.returncode == 1, (first.stderr, logs[-3000:])
     assert first.stderr.splitlines() == [line], (first.stderr, logs[-3000:])
     assert "still pending" not in first.stderr and API_KEY not in first.stderr
@@ -197,7 +198,7 @@ def test_a_task_that_kills_its_process_every_time_is_dead_lettered(
     bad = article_id(pg_url, BAD)
     deaths = MAX_DEATHS + 1
     line = (
-        f"waikan: error: fetch: waikan.fetch {bad}: its worker process died {deaths} times "
+        f"waikan: error: fetch: {site.base}{BAD}: its worker process died {deaths} times "
         "in a row running it (killed, out of memory?): not run again"
     )
     fetch_errors = [x for x in run.stderr.splitlines() if x.startswith("waikan: error: fetch:")]
@@ -208,5 +209,7 @@ def test_a_task_that_kills_its_process_every_time_is_dead_lettered(
     assert status["dead_letters"] == 1, status
     [dead] = status["latest_dead_letters"]
     assert (dead["kind"], dead["task"]) == ("poison", "waikan.fetch"), dead
+    fetches = [f for f in status["latest_task_failures"] if f["task"] == "waikan.fetch"]
+    assert [f["id"] for f in fetches] == [bad], status["latest_task_failures"]
     assert status["tasks"]["waikan.fetch"]["last_hour"] == {"ok": PAGES - 1, "failed": 1}
     assert status["statuses"]["discovered"] == 1  # tried again on a later run

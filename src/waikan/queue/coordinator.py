@@ -162,10 +162,13 @@ class _Run:
         pending: Callable[[list[int]], set[int]],
         errors: list[str],
         *more: int,
+        label: Callable[[int], str] | None = None,
     ) -> set[int]:
         """Send ``name(id, *more)`` for each id; wait until ``pending`` reports none left.
 
-        Returns the ids whose task failed (each reported once in ``errors``).
+        Returns the ids whose task failed, each reported once in ``errors`` under
+        ``label(id)`` (as inline names the row: a page's URL, "source NAME"), else
+        ``name id``.
         """
         failed: set[int] = set()
         looked = time.monotonic()
@@ -185,7 +188,7 @@ class _Run:
             if now - looked >= FAILURES_EVERY:
                 looked = now
                 for i, line in sorted(self.crashed(name, sorted(left & sent.keys())).items()):
-                    errors.append(f"{name} {i}: {line}")
+                    errors.append(f"{label(i) if label else f'{name} {i}'}: {line}")
                     failed.add(i)
                     del sent[i]
             late = [i for i, (at, _count) in sent.items() if now - at >= self.lease]
@@ -310,7 +313,10 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             return set(c.scalars(q))
 
     polled = [s.id for s in due if s.id not in local]
-    run.drain("waikan.poll", polled, not_polled, fetch_report.errors, run.token)
+    sources = {s.id: f"source {s.label}" for s in due}
+    run.drain(
+        "waikan.poll", polled, not_polled, fetch_report.errors, run.token, label=sources.__getitem__
+    )
     # A failed poll is done (its time and error are on the source's row); its line, as inline.
     asked = set(polled)
     for s in repo.all() if asked else []:
@@ -319,7 +325,9 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             fetch_report.errors.append(f"source {s.label}: {s.last_error}")
 
     # 2. fetch every discovered article.
-    todo = _round_robin_by_host(repo.discovered())
+    discovered = repo.discovered()
+    urls = {d.id: d.url for d in discovered}
+    todo = _round_robin_by_host(discovered)
     fa = schema.fetch_attempts
 
     def not_fetched(ids: list[int]) -> set[int]:
@@ -336,7 +344,9 @@ def _run_stages(ws: Workspace, run: _Run, reports: list[StageReport]) -> None:
             )
             return set(c.scalars(q))
 
-    crashed = run.drain("waikan.fetch", todo, not_fetched, fetch_report.errors, run.token)
+    crashed = run.drain(
+        "waikan.fetch", todo, not_fetched, fetch_report.errors, run.token, label=urls.__getitem__
+    )
     fetch_report.done = store.articles(ids=todo)
     for record in fetch_report.done:
         if record.id in crashed:  # reported with its task's error
