@@ -268,11 +268,9 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
         try:
             result = fn(workspace(), *ids)
         except StorageError as exc:  # a full or read-only store: no retry helps; the run
-            deaths.clear()  # stops, as inline
-            _crashed(name, ids, _error_line(exc), retries, stops=True)
+            _crashed(name, ids, _error_line(exc), retries, stops=True)  # stops, as inline
             raise
         except (OperationalError, StoreError) as exc:
-            deaths.clear()
             # The database went away (a restart): the work is idempotent, try again
             # soon; counted when it ends (a count now would meet the outage).
             global _ws
@@ -283,10 +281,10 @@ def _wrap(name: str, fn: Callable[..., object], counts: range) -> Callable[..., 
                 _crashed(name, ids, _error_line(exc), retries)
             raise self.retry(exc=exc, countdown=1, max_retries=RETRIES) from None
         except Exception as exc:  # a bug or an error nobody foresaw: Celery logs it once
-            deaths.clear()
             _crashed(name, ids, _error_line(exc), retries)
             raise
-        deaths.clear()
+        finally:
+            deaths.clear()  # this delivery ended, whatever its result: its process lives
         failed = getattr(result, "error", None)  # tasks.Failed
         outcome = "failed" if failed is not None else _outcome(name, result)
         _record(name, outcome, ids, failed, retries=retries)
